@@ -1,0 +1,94 @@
+"""What Airflow's ProvidersManager reads from the ``apache_airflow_provider`` entry point.
+
+Connection form metadata (``conn-fields`` / ``ui-field-behaviour``) is declared here, as Airflow 3.3 reads it,
+so the UI can draw the Enlivy connection form without importing the hook.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from enlivy_provider import __version__
+
+
+def _extra_field(label: str, json_type: str, description: str, **schema: Any) -> dict[str, Any]:
+    return {"label": label, "schema": {"type": [json_type, "null"], **schema}, "description": description}
+
+
+ENLIVY_CONN_FIELDS: dict[str, Any] = {
+    "organization_id": _extra_field(
+        "Organization ID", "string", "The Enlivy organization the API token works on (org_...)."
+    ),
+    "auth": _extra_field(
+        "Authentication",
+        "string",
+        "token: the password field holds an API token. login: login/password are an account's email and "
+        "password, exchanged for a token through POST /authentication/login.",
+        default="token",
+        enum=["token", "login"],
+    ),
+    "timeout": _extra_field(
+        "Timeout (seconds)", "number", "Read timeout of every request; connect timeout is capped at 10 s."
+    ),
+    "max_retries": _extra_field(
+        "Max retries", "integer", "Retries of safe requests (GET, writes with an Idempotency-Key).", default=3
+    ),
+    "verify": _extra_field("Verify TLS", "boolean", "Verify the server's TLS certificate.", default=True),
+    "allow_insecure_http": _extra_field(
+        "Allow insecure http", "boolean", "Allow http:// to a host that is not loopback.", default=False
+    ),
+    "app_url": _extra_field(
+        "Invoice web URL template",
+        "string",
+        "Template of an invoice's page in the Enlivy app, with {organization_id} and {invoice_id}; "
+        "used by the operators' extra link.",
+    ),
+}
+
+
+def get_provider_info() -> dict[str, Any]:
+    return {
+        "package-name": "enlivy-provider",
+        "name": "Enlivy",
+        "description": "Enlivy invoicing: create and update invoices from templated line items, "
+        "wait for invoice statuses, export invoices.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "Enlivy",
+                "external-doc-url": "https://api.enlivy.com/swagger",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [{"integration-name": "Enlivy", "python-modules": ["enlivy_provider.hooks.enlivy"]}],
+        "operators": [
+            {
+                "integration-name": "Enlivy",
+                "python-modules": ["enlivy_provider.operators.invoices", "enlivy_provider.operators.export"],
+            }
+        ],
+        "sensors": [
+            {"integration-name": "Enlivy", "python-modules": ["enlivy_provider.sensors.invoice_status"]}
+        ],
+        "triggers": [
+            {"integration-name": "Enlivy", "python-modules": ["enlivy_provider.triggers.invoice_status"]}
+        ],
+        "extra-links": ["enlivy_provider.links.EnlivyInvoiceLink"],
+        "connection-types": [
+            {
+                "connection-type": "enlivy",
+                "hook-class-name": "enlivy_provider.hooks.enlivy.EnlivyHook",
+                "hook-name": "Enlivy",
+                "conn-fields": ENLIVY_CONN_FIELDS,
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "extra"],
+                    "relabeling": {"host": "API base URL", "password": "API token", "login": "Login email"},
+                    "placeholders": {
+                        "host": "https://api.enlivy.com",
+                        "password": "1|abc... (or the account password when auth is login)",
+                        "login": "only when auth is login",
+                    },
+                },
+            }
+        ],
+    }
