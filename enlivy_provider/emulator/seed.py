@@ -44,7 +44,9 @@ class DemoCustomer:
 DEMO_CUSTOMERS: tuple[DemoCustomer, ...] = (
     DemoCustomer("org_user_2qD7mZ0demoCustomer000001", "Globex Corporation", "billing@globex.example", "DE"),
     DemoCustomer("org_user_2qD7mZ0demoCustomer000002", "Initech LLC", "ap@initech.example", "US"),
-    DemoCustomer("org_user_2qD7mZ0demoCustomer000003", "Umbrella Analytics", "finance@umbrella.example", "FR"),
+    DemoCustomer(
+        "org_user_2qD7mZ0demoCustomer000003", "Umbrella Analytics", "finance@umbrella.example", "FR"
+    ),
     DemoCustomer("org_user_2qD7mZ0demoCustomer000004", "Stark Studios", "invoices@stark.example", "DE"),
     DemoCustomer("org_user_2qD7mZ0demoCustomer000005", "Wayne Logistics", "accounts@wayne.example", "NL"),
     DemoCustomer("org_user_2qD7mZ0demoCustomer000006", "Hooli Cloud", "billing@hooli.example", "RO"),
@@ -63,16 +65,28 @@ class DemoProduct:
 
 DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
     DemoProduct(
-        "org_prod_2qD7mZ0demoPlatformPlan01", "Platform plan (monthly)", "service", Decimal("199.00"),
-        TAX_CLASS_STANDARD_ID, "month",
+        "org_prod_2qD7mZ0demoPlatformPlan01",
+        "Platform plan (monthly)",
+        "service",
+        Decimal("199.00"),
+        TAX_CLASS_STANDARD_ID,
+        "month",
     ),
     DemoProduct(
-        "org_prod_2qD7mZ0demoApiCalls000001", "API calls (per 1,000)", "digital", Decimal("0.45"),
-        TAX_CLASS_STANDARD_ID, "1k calls",
+        "org_prod_2qD7mZ0demoApiCalls000001",
+        "API calls (per 1,000)",
+        "digital",
+        Decimal("0.45"),
+        TAX_CLASS_STANDARD_ID,
+        "1k calls",
     ),
     DemoProduct(
-        "org_prod_2qD7mZ0demoConsulting0001", "Consulting hour", "service", Decimal("95.00"),
-        TAX_CLASS_ZERO_ID, "hour",
+        "org_prod_2qD7mZ0demoConsulting0001",
+        "Consulting hour",
+        "service",
+        Decimal("95.00"),
+        TAX_CLASS_ZERO_ID,
+        "hour",
     ),
 )
 
