@@ -1,0 +1,241 @@
+"""EnlivyClient: the blocking client, on one ``requests.Session`` (keep-alive, pooled for threads).
+
+Only transport here; what to send, what answers mean and when to retry come from ``core`` and
+``endpoints``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests.auth import AuthBase
+
+from enlivy_provider.client import core
+from enlivy_provider.client.base import BaseEnlivyClient
+from enlivy_provider.client.core import ApiResponse, Page, PreparedRequest
+from enlivy_provider.client.endpoints import Call
+
+# Everything requests raises when there is no complete answer: refused/reset connections, timeouts, and a
+# body cut short (ChunkedEncodingError / ContentDecodingError come from reading a dropped response).
+_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+
+Include = str | Iterable[str] | None
+
+
+class _BearerAuth(AuthBase):
+    """Bearer token as a session auth object: set on every request, and (unlike a plain header) it keeps
+    requests from swapping in ~/.netrc credentials. Its repr never shows the token."""
+
+    def __init__(self, token: str) -> None:
+        self._header = core.auth_header(token)
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers.update(self._header)
+        return request
+
+    def __repr__(self) -> str:
+        return "_BearerAuth(***)"
+
+
+class EnlivyClient(BaseEnlivyClient):
+    """Blocking Enlivy API client. Thread-safe: one session, a connection pool of ``pool_maxsize``.
+
+    Arguments: see ``BaseEnlivyClient``. Use as a context manager or call ``close()``.
+    """
+
+    def _open_transport(self, pool_maxsize: int) -> None:
+        self._login_lock = threading.Lock()
+        self._session = requests.Session()
+        # Retries are ours (core.Attempts), so urllib3's are off; the pool is sized for threaded callers.
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_maxsize, max_retries=0)
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
+        self._session.headers.update(core.BASE_HEADERS)
+        self._session.verify = self._settings.verify
+
+    def _use_token(self, token: str) -> None:
+        self._session.auth = _BearerAuth(token)
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+
+    def __enter__(self) -> EnlivyClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._session.close()
+
+    # -- transport ------------------------------------------------------------------------------------
+
+    def _send(self, prepared: PreparedRequest) -> ApiResponse:
+        attempts = core.Attempts(prepared, self._settings.policy, self._secrets())
+        url = self._settings.base_url + prepared.path
+        while True:
+            try:
+                raw = self._session.request(
+                    prepared.method,
+                    url,
+                    params=prepared.query or None,
+                    data=prepared.body,
+                    headers=prepared.headers,
+                    timeout=self._settings.timeout,
+                    allow_redirects=False,
+                )
+                # .content reads the whole body: a connection cut mid-response raises here, inside the try.
+                step = attempts.on_response(raw.status_code, raw.headers, raw.content)
+            except _TRANSPORT_ERRORS as exc:
+                step = attempts.on_transport_error(exc)
+            if step.delay is None:
+                return step.result()
+            time.sleep(step.delay)
+
+    def _ensure_token(self) -> None:
+        if self._token:
+            return
+        with self._login_lock:  # threads share one login
+            if self._token:
+                return
+            response = self._send(self._login_request())
+            token = core.token_from_login(response)
+            if self._on_token is not None:
+                self._on_token(token)
+            self._use_token(token)
+            self._token = token
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        idempotency_key: str | None = None,
+    ) -> ApiResponse:
+        """Send any request (path relative to the base URL); raises the typed error of an error answer."""
+        self._ensure_token()
+        prepared = core.prepare(method, path, params=params, json=json, idempotency_key=idempotency_key)
+        return self._send(prepared)
+
+    def _call(self, call: Call) -> ApiResponse:
+        return self.request(
+            call.method, call.path, params=call.params, json=call.json, idempotency_key=call.idempotency_key
+        )
+
+    def _record(self, call: Call) -> dict[str, Any]:
+        data: dict[str, Any] = self._call(call).data
+        return data
+
+    def _list_page(self, resource: str, page: int, per_page: int, filters: Mapping[str, Any]) -> Page:
+        call = self._endpoints.list_page(resource, page=page, per_page=per_page, filters=filters)
+        return Page.from_response(self._call(call))
+
+    def _iterate(self, resource: str, filters: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        """Lazy iterator over every page (filters checked at the call)."""
+        page, per_page, rest = self._endpoints.walk(resource, filters)
+        return self._pages(resource, page, per_page, rest)
+
+    def _pages(
+        self, resource: str, page: int, per_page: int, filters: Mapping[str, Any]
+    ) -> Iterator[dict[str, Any]]:
+        next_page: int | None = page
+        while next_page is not None:
+            result = self._list_page(resource, next_page, per_page, filters)
+            yield from result.items
+            next_page = core.next_page(result.meta, next_page)
+
+    # -- invoices -------------------------------------------------------------------------------------
+
+    def list_invoices(self, **filters: Any) -> Iterator[dict[str, Any]]:
+        """Every invoice matching ``filters`` (§6.2), fetched page by page as you iterate."""
+        return self._iterate("invoices", filters)
+
+    def list_invoices_page(
+        self, *, page: int = 1, per_page: int = core.DEFAULT_PER_PAGE, **filters: Any
+    ) -> Page:
+        return self._list_page("invoices", page, per_page, filters)
+
+    def get_invoice(self, invoice_id: str, include: Include = None) -> dict[str, Any]:
+        return self._record(self._endpoints.get_invoice(invoice_id, include))
+
+    def create_invoice(
+        self, payload: Mapping[str, Any], *, idempotency_key: str | None = None, include: Include = None
+    ) -> dict[str, Any]:
+        return self._record(self._endpoints.create_invoice(payload, idempotency_key, include))
+
+    def update_invoice(
+        self,
+        invoice_id: str,
+        payload: Mapping[str, Any],
+        *,
+        idempotency_key: str | None = None,
+        include: Include = None,
+    ) -> dict[str, Any]:
+        return self._record(self._endpoints.update_invoice(invoice_id, payload, idempotency_key, include))
+
+    def delete_invoice(self, invoice_id: str) -> dict[str, Any]:
+        """Soft delete (§18): the invoice comes back with ``deleted_at`` set."""
+        return self._record(self._endpoints.delete_invoice(invoice_id))
+
+    def restore_invoice(self, invoice_id: str) -> dict[str, Any]:
+        return self._record(self._endpoints.restore_invoice(invoice_id))
+
+    def send_invoice_email(
+        self,
+        invoice_id: str,
+        to: Iterable[str] | str | None = None,
+        cc: Iterable[str] | str | None = None,
+        subject: str | None = None,
+        message: str | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        call = self._endpoints.send_invoice_email(invoice_id, to, cc, subject, message, idempotency_key)
+        return self._record(call)
+
+    def download_invoice(self, invoice_id: str) -> bytes:
+        """The invoice document's raw bytes (PDF)."""
+        return self._call(self._endpoints.download_invoice(invoice_id)).content
+
+    # -- customers, catalogue, organization -----------------------------------------------------------
+
+    def list_customers(self, **filters: Any) -> Iterator[dict[str, Any]]:
+        """Organization users (customers and senders), §6.4 filters."""
+        return self._iterate("users", filters)
+
+    def get_customer(self, customer_id: str, include: Include = None) -> dict[str, Any]:
+        return self._record(self._endpoints.get_customer(customer_id, include))
+
+    def find_customer_by_email(self, email: str) -> dict[str, Any] | None:
+        """The organization user with this email (case-insensitive), or None."""
+        wanted = email.strip().lower()
+        for user in self.list_customers(email=email.strip()):
+            if str(user.get("email") or "").lower() == wanted:
+                return user
+        return None
+
+    def list_products(self, **filters: Any) -> Iterator[dict[str, Any]]:
+        return self._iterate("products", filters)
+
+    def list_tax_classes(self, **filters: Any) -> Iterator[dict[str, Any]]:
+        return self._iterate("tax-classes", filters)
+
+    def list_tax_rates(self, **filters: Any) -> Iterator[dict[str, Any]]:
+        return self._iterate("tax-rates", filters)
+
+    def list_invoice_prefixes(self, **filters: Any) -> Iterator[dict[str, Any]]:
+        return self._iterate("invoice-prefixes", filters)
+
+    def get_organization(self) -> dict[str, Any]:
+        return self._record(self._endpoints.get_organization())

@@ -1,0 +1,261 @@
+"""EnlivyHook: an Airflow connection of type ``enlivy`` turned into Enlivy API clients.
+
+The hook adds only what needs Airflow — reading the connection (also from async code, for triggers),
+registering secrets with the masker, connection testing, the invoice URL — and hands every API operation to
+``enlivy_provider.client``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+
+from airflow.sdk import BaseHook
+
+from enlivy_provider.client import AsyncEnlivyClient, EnlivyClient, EnlivyError
+from enlivy_provider.client.core import redact
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _mask(secret: str | None) -> None:
+    if secret:
+        from airflow.sdk.log import mask_secret
+
+        mask_secret(secret)
+
+
+async def _amask(secret: str | None) -> None:
+    if not secret:
+        return
+    try:
+        from airflow.sdk.log import amask_secret
+    except ImportError:  # Airflow < 3.2: only the sync variant exists
+        _mask(secret)
+        return
+    # The sync mask_secret would talk to the supervisor with a blocking send from the event loop.
+    await amask_secret(secret)
+
+
+def _as_bool(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"connection extra {name!r} must be true or false, got {value!r}")
+
+
+def _verify(value: Any) -> bool | str:
+    """``verify`` is a boolean, or a path to a CA bundle (as with requests)."""
+    if isinstance(value, str) and value.strip().lower() not in _TRUE | _FALSE:
+        return value
+    return _as_bool(value, "verify")
+
+
+def _timeout(value: Any) -> float | tuple[float, float] | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, str) and value.strip().startswith("["):
+        value = json.loads(value)
+    if isinstance(value, (list, tuple)):
+        connect, read = (float(v) for v in value)
+        return (connect, read)
+    return float(value)
+
+
+def _base_url(conn: Connection) -> str | None:
+    host = (conn.host or "").strip()
+    if not host:
+        return None
+    if "://" in host or not conn.port:
+        return host
+    return f"{host}:{conn.port}"
+
+
+def client_options(conn: Connection, extra: Mapping[str, Any]) -> dict[str, Any]:
+    """Keyword arguments of ``EnlivyClient``/``AsyncEnlivyClient`` from a connection and its extras.
+
+    ``auth: token`` (default): password = API token. ``auth: login``: login = email, password = the account
+    password, exchanged once per client through ``POST /authentication/login``.
+    """
+    auth = str(extra.get("auth") or "token").strip().lower()
+    options: dict[str, Any] = {
+        "base_url": _base_url(conn),
+        "organization_id": extra.get("organization_id") or None,
+        "timeout": _timeout(extra.get("timeout")),
+        "max_retries": int(extra.get("max_retries", 3)),
+        "verify": _verify(extra.get("verify", True)),
+        "allow_insecure_http": _as_bool(extra.get("allow_insecure_http", False), "allow_insecure_http"),
+    }
+    if auth == "token":
+        options["token"] = conn.password
+    elif auth == "login":
+        options["email"] = conn.login
+        options["password"] = conn.password
+    else:
+        raise ValueError(f"connection extra 'auth' must be 'token' or 'login', got {auth!r}")
+    if options["timeout"] is None:
+        del options["timeout"]
+    return options
+
+
+def _delegate(method: Callable[Concatenate[EnlivyClient, P], R]) -> Callable[Concatenate[EnlivyHook, P], R]:
+    """A hook method that forwards to the same-named method of the hook's (cached) client."""
+    name = method.__name__
+
+    @functools.wraps(method)
+    def forward(self: EnlivyHook, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        result: R = getattr(self.get_client(), name)(*args, **kwargs)
+        return result
+
+    return forward
+
+
+class EnlivyHook(BaseHook):
+    """Talks to the Enlivy API through an ``enlivy`` connection.
+
+    :param enlivy_conn_id: the connection (host = API base URL, password = API token, extra
+        ``organization_id``; see docs/connection.md).
+    :param client_options: overrides of client arguments (e.g. ``pool_maxsize``, ``backoff_base``).
+    """
+
+    conn_name_attr = "enlivy_conn_id"
+    default_conn_name = "enlivy_default"
+    conn_type = "enlivy"
+    hook_name = "Enlivy"
+
+    def __init__(
+        self,
+        enlivy_conn_id: str = default_conn_name,
+        *,
+        client_options: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.enlivy_conn_id = enlivy_conn_id
+        self._client_overrides = dict(client_options or {})
+        self._conn: Connection | None = None
+        self._extra: dict[str, Any] = {}
+        self._client: EnlivyClient | None = None
+        self._async_client: AsyncEnlivyClient | None = None
+
+    def __repr__(self) -> str:
+        return f"EnlivyHook(enlivy_conn_id={self.enlivy_conn_id!r})"
+
+    # -- connection -----------------------------------------------------------------------------------
+
+    def _connection(self) -> tuple[Connection, dict[str, Any]]:
+        if self._conn is None:
+            conn = self.get_connection(self.enlivy_conn_id)
+            _mask(conn.password)  # the token (or account password) joins the masker the moment it is read
+            self._extra = dict(conn.extra_dejson)
+            self._conn = conn
+        return self._conn, self._extra
+
+    async def _aconnection(self) -> tuple[Connection, dict[str, Any]]:
+        """The connection, read without blocking the event loop (triggers run in the triggerer's loop)."""
+        if self._conn is None:
+            conn = await self.aget_connection(self.enlivy_conn_id)
+            await _amask(conn.password)
+            aextra = getattr(conn, "aextra_dejson", None)
+            self._extra = dict(await aextra()) if aextra is not None else dict(conn.extra_dejson)
+            self._conn = conn
+        return self._conn, self._extra
+
+    def _options(self, conn: Connection, extra: Mapping[str, Any]) -> dict[str, Any]:
+        return {**client_options(conn, extra), **self._client_overrides}
+
+    @property
+    def organization_id(self) -> str | None:
+        return self._connection()[1].get("organization_id") or None
+
+    # -- clients --------------------------------------------------------------------------------------
+
+    def get_client(self) -> EnlivyClient:
+        """The hook's blocking client (built once per hook instance; thread-safe)."""
+        if self._client is None:
+            conn, extra = self._connection()
+            self._client = EnlivyClient(**self._options(conn, extra), on_token=_mask)
+        return self._client
+
+    def get_conn(self) -> EnlivyClient:
+        return self.get_client()
+
+    async def aget_async_client(self) -> AsyncEnlivyClient:
+        """The hook's asyncio client (built once per hook instance), connection fetched async-safely."""
+        if self._async_client is None:
+            conn, extra = await self._aconnection()
+            self._async_client = AsyncEnlivyClient(**self._options(conn, extra), on_token=_amask)
+        return self._async_client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def aclose(self) -> None:
+        if self._async_client is not None:
+            await self._async_client.aclose()
+            self._async_client = None
+
+    # -- Airflow integration --------------------------------------------------------------------------
+
+    def test_connection(self) -> tuple[bool, str]:
+        """(True, "Connected to organization <name>") or (False, reason) — the reason never holds secrets."""
+        try:
+            organization = self.get_client().get_organization()
+        except EnlivyError as exc:  # already free of credentials
+            return False, str(exc)
+        except Exception as exc:
+            secrets = [self._conn.password] if self._conn is not None and self._conn.password else []
+            return False, redact(f"{type(exc).__name__}: {exc}", secrets)
+        name = organization.get("name") or organization.get("id") or self.organization_id
+        return True, f"Connected to organization {name}"
+
+    def invoice_url(self, invoice_id: str) -> str | None:
+        """The invoice's page in the Enlivy app, from the connection extra ``app_url`` (None without it).
+
+        ``app_url`` is a template with ``{organization_id}`` and ``{invoice_id}``, e.g.
+        ``https://app.enlivy.com/organizations/{organization_id}/invoices/{invoice_id}``.
+        """
+        template = self._connection()[1].get("app_url")
+        if not template:
+            return None
+        try:
+            return str(template).format(organization_id=self.organization_id or "", invoice_id=invoice_id)
+        except (KeyError, IndexError, ValueError):
+            self.log.warning("Connection extra app_url is not a valid template: %s", template)
+            return None
+
+    # -- API operations (same names and arguments as EnlivyClient) ------------------------------------
+
+    request = _delegate(EnlivyClient.request)
+    list_invoices = _delegate(EnlivyClient.list_invoices)
+    list_invoices_page = _delegate(EnlivyClient.list_invoices_page)
+    get_invoice = _delegate(EnlivyClient.get_invoice)
+    create_invoice = _delegate(EnlivyClient.create_invoice)
+    update_invoice = _delegate(EnlivyClient.update_invoice)
+    delete_invoice = _delegate(EnlivyClient.delete_invoice)
+    restore_invoice = _delegate(EnlivyClient.restore_invoice)
+    send_invoice_email = _delegate(EnlivyClient.send_invoice_email)
+    download_invoice = _delegate(EnlivyClient.download_invoice)
+    list_customers = _delegate(EnlivyClient.list_customers)
+    get_customer = _delegate(EnlivyClient.get_customer)
+    find_customer_by_email = _delegate(EnlivyClient.find_customer_by_email)
+    list_products = _delegate(EnlivyClient.list_products)
+    list_tax_classes = _delegate(EnlivyClient.list_tax_classes)
+    list_tax_rates = _delegate(EnlivyClient.list_tax_rates)
+    list_invoice_prefixes = _delegate(EnlivyClient.list_invoice_prefixes)
+    get_organization = _delegate(EnlivyClient.get_organization)
