@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
-from enlivy_provider.client.errors import EnlivyError
+from enlivy_provider.client import AsyncEnlivyClient, EnlivyClient, EnlivyError, Page
 
 #: The API accepts at most 30 ids in one ``ids`` filter (enlivy-api.md §6.1).
 MAX_IDS_PER_CALL = 30
@@ -124,26 +124,6 @@ def next_page(meta: Mapping[str, Any] | None) -> int | None:
     return None
 
 
-class _PageLike(Protocol):
-    @property
-    def items(self) -> list[dict[str, Any]]: ...
-
-    @property
-    def meta(self) -> dict[str, Any]: ...
-
-
-class SyncInvoiceLister(Protocol):
-    """What :func:`fetch_statuses` needs from a client (``EnlivyClient`` has it)."""
-
-    def list_invoices_page(self, *, page: int = ..., per_page: int = ..., **filters: Any) -> Any: ...
-
-
-class AsyncInvoiceLister(Protocol):
-    """What :func:`afetch_statuses` needs from a client (``AsyncEnlivyClient`` has it)."""
-
-    async def list_invoices_page(self, *, page: int = ..., per_page: int = ..., **filters: Any) -> Any: ...
-
-
 @dataclass
 class ObservedStatuses:
     """What the API said: status of every invoice it returned, and which of those are soft-deleted."""
@@ -151,7 +131,7 @@ class ObservedStatuses:
     statuses: dict[str, str] = field(default_factory=dict)
     deleted: set[str] = field(default_factory=set)
 
-    def add_page(self, page: _PageLike, wanted: Iterable[str]) -> int | None:
+    def add_page(self, page: Page, wanted: Iterable[str]) -> int | None:
         """Record one list page (ignoring records not asked for); return the next page number or None."""
         wanted_ids = set(wanted)
         for record in page.items:
@@ -164,7 +144,7 @@ class ObservedStatuses:
         return next_page(page.meta)
 
 
-def fetch_statuses(client: SyncInvoiceLister, invoice_ids: Sequence[str]) -> ObservedStatuses:
+def fetch_statuses(client: EnlivyClient, invoice_ids: Sequence[str]) -> ObservedStatuses:
     """Read the statuses of ``invoice_ids``: ceil(N / 30) list calls."""
     observed = ObservedStatuses()
     for batch in batched(invoice_ids):
@@ -174,7 +154,7 @@ def fetch_statuses(client: SyncInvoiceLister, invoice_ids: Sequence[str]) -> Obs
     return observed
 
 
-async def afetch_statuses(client: AsyncInvoiceLister, invoice_ids: Sequence[str]) -> ObservedStatuses:
+async def afetch_statuses(client: AsyncEnlivyClient, invoice_ids: Sequence[str]) -> ObservedStatuses:
     """The async twin of :func:`fetch_statuses` (same requests, same parsing)."""
     observed = ObservedStatuses()
     for batch in batched(invoice_ids):

@@ -21,7 +21,7 @@ from airflow.sdk.exceptions import (
     AirflowSkipException,
 )
 
-from enlivy_provider.client.errors import EnlivyError
+from enlivy_provider.client import EnlivyError
 from enlivy_provider.invoice_status import (
     StatusCheck,
     classify,
@@ -134,8 +134,15 @@ class EnlivyInvoiceStatusSensor(BaseSensorOperator):
         if not ids:
             self.log.warning("invoice_ids is empty: nothing to wait for")
             return {}
-        if self.deferrable:
-            return self._execute_deferrable(ids)
+        try:
+            if self.deferrable:
+                return self._execute_deferrable(ids)
+            return self._execute_poking(context)
+        finally:
+            if "hook" in self.__dict__:  # built by a check: release its HTTP session
+                self.hook.close()
+
+    def _execute_poking(self, context: Context) -> Any:
         try:
             return super().execute(context)
         except AirflowSensorTimeout as exc:

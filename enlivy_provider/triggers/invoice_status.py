@@ -23,7 +23,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from enlivy_provider.client.errors import EnlivyError, EnlivyRateLimitError
+from enlivy_provider.client import AsyncEnlivyClient, EnlivyError, EnlivyRateLimitError
 from enlivy_provider.invoice_status import (
     StatusCheck,
     afetch_statuses,
@@ -132,16 +132,20 @@ class EnlivyInvoiceStatusTrigger(BaseTrigger):
     async def _wait(self) -> InvoiceStatusEvent:
         from enlivy_provider.hooks.enlivy import EnlivyHook
 
+        hook = EnlivyHook(enlivy_conn_id=self.enlivy_conn_id)
         try:
-            client = await EnlivyHook(enlivy_conn_id=self.enlivy_conn_id).aget_async_client()
-        except Exception as exc:  # missing or unusable connection: say so in the event, not as a crash
-            return InvoiceStatusEvent(
-                "error", f"Cannot use Enlivy connection {self.enlivy_conn_id!r}: {type(exc).__name__}: {exc}"
-            )
-        async with client:
+            try:
+                client = await hook.aget_async_client()
+            except Exception as exc:  # missing or unusable connection: say so in the event, not as a crash
+                return InvoiceStatusEvent(
+                    "error",
+                    f"Cannot use Enlivy connection {self.enlivy_conn_id!r}: {type(exc).__name__}: {exc}",
+                )
             return await self._poll(client)
+        finally:
+            await hook.aclose()
 
-    async def _poll(self, client: Any) -> InvoiceStatusEvent:
+    async def _poll(self, client: AsyncEnlivyClient) -> InvoiceStatusEvent:
         last = StatusCheck.unread(self.invoice_ids, self.target_statuses)
         errors_in_row = 0
         while True:

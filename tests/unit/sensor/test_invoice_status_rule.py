@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from enlivy_provider.client.errors import (
+from enlivy_provider.client import (
     EnlivyAuthenticationError,
     EnlivyConnectionError,
     EnlivyForbiddenError,
     EnlivyRateLimitError,
     EnlivyServerError,
     EnlivyValidationError,
+    Page,
 )
 from enlivy_provider.invoice_status import (
     MAX_IDS_PER_CALL,
@@ -133,20 +133,17 @@ def test_next_page_follows_pagination_meta() -> None:
     assert next_page(None) is None
 
 
-@dataclass
-class _Page:
-    items: list[dict[str, Any]]
-    meta: dict[str, Any] = field(default_factory=dict)
-
-
 def test_observed_statuses_record_only_wanted_ids_and_deleted_ones() -> None:
     observed = ObservedStatuses()
-    page = _Page(
+    page = Page(
         [
             {"id": "a", "status": "paid", "deleted_at": None},
             {"id": "b", "status": "PENDING", "deleted_at": "2026-01-01T00:00:00Z"},
             {"id": "zzz", "status": "paid"},
-        ]
+        ],
+        meta={"pagination": {"current_page": 1, "total_pages": 1}},
+        status_code=200,
+        headers={},
     )
     assert observed.add_page(page, ["a", "b"]) is None
     assert observed.statuses == {"a": "paid", "b": "pending"}

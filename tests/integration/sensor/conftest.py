@@ -1,0 +1,110 @@
+"""Fixtures for the sensor/trigger tests: invoices created in the emulator over HTTP, paid on cue."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from enlivy_provider.client import EnlivyClient
+from enlivy_provider.emulator.seed import DEMO_CUSTOMERS, TAX_CLASS_ZERO_ID
+
+# "GET /organizations/{<org param>}/invoices": the invoice list route, whatever the path parameter is called.
+LIST_ROUTE = re.compile(r"GET /organizations/\{[^}/]+\}/invoices")
+
+
+def invoice_payload(n: int, status: str = "pending") -> dict[str, Any]:
+    customer = DEMO_CUSTOMERS[n % len(DEMO_CUSTOMERS)]
+    return {
+        "organization_receiver_user_id": customer.id,
+        "status": status,
+        "currency": "EUR",
+        "payment_method": "bank_transfer",
+        "delivery_method": "email",
+        "line_items": [
+            {
+                "name_lang_map": {"en": f"Sensor test item {n}"},
+                "quantity": 1,
+                "price": "10.00",
+                "organization_tax_class_id": TAX_CLASS_ZERO_ID,
+            }
+        ],
+    }
+
+
+@pytest.fixture
+def client(enlivy_emulator: Any) -> Iterator[EnlivyClient]:
+    with EnlivyClient(
+        enlivy_emulator.base_url,
+        enlivy_emulator.token,
+        organization_id=enlivy_emulator.org_id,
+        pool_maxsize=32,
+    ) as api:
+        yield api
+
+
+@pytest.fixture
+def make_invoices(client: EnlivyClient) -> Callable[..., list[str]]:
+    """make_invoices(n, status="pending") -> ids, created through the API with 16 threads."""
+
+    def make(n: int, status: str = "pending") -> list[str]:
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            return list(pool.map(lambda i: client.create_invoice(invoice_payload(i, status))["id"], range(n)))
+
+    return make
+
+
+@pytest.fixture
+def pay_later(enlivy_emulator: Any) -> Iterator[Callable[..., None]]:
+    """pay_later(ids, after=0.5, status="paid"): the customer pays (admin endpoint) from a background thread."""
+    timers: list[threading.Timer] = []
+
+    def schedule(ids: list[str], after: float = 0.5, status: str = "paid") -> None:
+        def pay() -> None:
+            for invoice_id in ids:
+                enlivy_emulator.set_invoice_status(invoice_id, status)
+
+        timer = threading.Timer(after, pay)
+        timer.daemon = True
+        timer.start()
+        timers.append(timer)
+
+    yield schedule
+    for timer in timers:
+        timer.cancel()
+        timer.join(timeout=10)
+
+
+@pytest.fixture
+def invoice_list_calls(enlivy_emulator: Any) -> Callable[[], int]:
+    """invoice_list_calls() -> how many invoice list requests reached the emulator since its counters were reset."""
+
+    def count() -> int:
+        routes = enlivy_emulator.counters()["routes"]
+        return sum(int(n) for route, n in routes.items() if LIST_ROUTE.fullmatch(route))
+
+    return count
+
+
+@pytest.fixture
+def bad_token() -> str:
+    return "9|thisTokenIsWrongAndMustNotLeak0000000000"
+
+
+@pytest.fixture
+def no_retry_conn_id(enlivy_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A connection whose client does not retry by itself: every 503 reaches the sensor/trigger."""
+    monkeypatch.setenv("AIRFLOW_CONN_ENLIVY_NO_RETRY", enlivy_emulator.connection_json(max_retries=0))
+    return "enlivy_no_retry"
+
+
+@pytest.fixture
+def bad_token_conn_id(enlivy_emulator: Any, monkeypatch: pytest.MonkeyPatch, bad_token: str) -> str:
+    """A connection to the emulator with a wrong token (``bad_token``): every request answers 401."""
+    conn_json = enlivy_emulator.connection_json().replace(enlivy_emulator.token, bad_token)
+    monkeypatch.setenv("AIRFLOW_CONN_ENLIVY_BAD", conn_json)
+    return "enlivy_bad"
