@@ -92,3 +92,13 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
 
 # The other organization has one customer of its own (for isolation tests).
 OTHER_CUSTOMER_ID = "org_user_2qD7mZ0otherCustomer00001"
+
+# Further fixed ids used by the emulator's seeding (enlivy_provider/emulator/seeding.py).
+TAX_RATE_STANDARD_ID = "org_tax_rate_2qD7mZ0demoVat19000001"
+TAX_RATE_ZERO_ID = "org_tax_rate_2qD7mZ0demoVat00000001"
+OTHER_ROLE_CUSTOMER_ID = "org_user_role_2qD7mZ0otherCustomer01"
+OTHER_INVOICE_PREFIX_ID = "org_invpfx_2qD7mZ0otherPrefix00001"
+OTHER_CUSTOMER_EMAIL = "billing@other-customer.example"
+DEMO_INVOICE_PREFIX_NAME = "INV"
+# Locales an organization user may have (a user create with another locale answers 422).
+DEMO_LOCALES: tuple[str, ...] = ("en", "de", "ro")

@@ -1,0 +1,158 @@
+"""Admin endpoints under ``/_emulator/`` (no auth; the emulator listens on loopback), as in contracts.md."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from enlivy_provider.emulator.common import ApiError, validation_error
+from enlivy_provider.emulator.jsonio import BodyError, parse_body
+from enlivy_provider.emulator.resources import invoice_for_admin
+from enlivy_provider.emulator.responses import json_response
+from enlivy_provider.emulator.seed import DEMO_ORG_ID
+from enlivy_provider.emulator.seeding import SEEDS
+from enlivy_provider.emulator.state import EmulatorState
+
+admin_router = APIRouter(prefix="/_emulator")
+
+
+def _state(request: Request) -> EmulatorState:
+    state: EmulatorState = request.app.state.emulator
+    return state
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    try:
+        return parse_body(await request.body())
+    except BodyError as exc:
+        raise ApiError(400, str(exc)) from exc
+
+
+def _optional_number(body: dict[str, Any], name: str, errors: dict[str, list[str]], *, integer: bool) -> Any:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int if integer else (int, float, Decimal)):
+        errors[name] = [f"The {name} must be a {'n integer' if integer else ' number'}."]
+        return None
+    if value < 0:
+        errors[name] = [f"The {name} must be at least 0."]
+        return None
+    return int(value) if integer else float(value)
+
+
+@admin_router.get("/health")
+async def health() -> Response:
+    return json_response({"status": "ok"})
+
+
+@admin_router.post("/reset")
+async def reset(request: Request) -> Response:
+    body = await _body(request)
+    seed = body.get("seed", "demo")
+    extra = body.get("extra_customers", 0)
+    errors: dict[str, list[str]] = {}
+    if seed not in SEEDS:
+        errors["seed"] = [f"The seed must be one of {', '.join(SEEDS)}."]
+    if isinstance(extra, bool) or not isinstance(extra, int) or not 0 <= extra <= 100_000:
+        errors["extra_customers"] = ["The extra_customers must be an integer between 0 and 100000."]
+    if errors:
+        raise validation_error(errors)
+    _state(request).reset(seed, extra)
+    return json_response({"status": "ok", "seed": seed, "extra_customers": extra})
+
+
+@admin_router.get("/counters")
+async def counters(request: Request) -> Response:
+    return json_response(_state(request).counters.snapshot())
+
+
+@admin_router.delete("/counters")
+async def clear_counters(request: Request) -> Response:
+    _state(request).counters.clear()
+    return json_response(_state(request).counters.snapshot())
+
+
+@admin_router.post("/faults")
+async def add_fault(request: Request) -> Response:
+    body = await _body(request)
+    try:
+        fault = _state(request).faults.add(body)
+    except ValueError as exc:
+        raise validation_error(exc.args[0]) from exc
+    return json_response({"id": fault.id}, 201)
+
+
+@admin_router.get("/faults")
+async def list_faults(request: Request) -> Response:
+    return json_response({"data": _state(request).faults.list()})
+
+
+@admin_router.delete("/faults")
+async def clear_faults(request: Request) -> Response:
+    _state(request).faults.clear()
+    return json_response({"data": []})
+
+
+@admin_router.get("/config")
+async def get_config(request: Request) -> Response:
+    return json_response(_state(request).config.as_dict())
+
+
+@admin_router.put("/config")
+async def put_config(request: Request) -> Response:
+    body = await _body(request)
+    errors: dict[str, list[str]] = {}
+    changes: dict[str, Any] = {}
+    if "latency_ms" in body:
+        changes["latency_ms"] = _optional_number(body, "latency_ms", errors, integer=True) or 0
+    for name in ("rate_limit", "auto_pay_after"):
+        if name in body:
+            changes[name] = _optional_number(body, name, errors, integer=False)
+    if changes.get("rate_limit") == 0:
+        errors["rate_limit"] = ["The rate_limit must be greater than 0 (null turns it off)."]
+    unknown = sorted(set(body) - {"latency_ms", "rate_limit", "auto_pay_after"})
+    if unknown:
+        errors["config"] = [f"Unknown setting(s): {', '.join(unknown)}."]
+    if errors:
+        raise validation_error(errors)
+    return json_response(_state(request).configure(changes).as_dict())
+
+
+@admin_router.post("/invoices/{invoice_id}/status")
+async def set_status(request: Request, invoice_id: str) -> Response:
+    body = await _body(request)
+    invoice = _state(request).invoices.set_status(invoice_id, body.get("status"))  # type: ignore[arg-type]
+    return json_response(invoice_for_admin(invoice))
+
+
+@admin_router.get("/invoices")
+async def all_invoices(request: Request, organization_id: str | None = None) -> Response:
+    state = _state(request)
+    if state.config.auto_pay_after is not None:
+        state.invoices.auto_pay(state.config.auto_pay_after)
+    return json_response({"data": [invoice_for_admin(i) for i in state.store.all_invoices(organization_id)]})
+
+
+@admin_router.post("/bulk-invoices")
+async def bulk_invoices(request: Request) -> Response:
+    """Benchmarks: ``{"count": N, "organization_id"?, "status"?, "currency"?, "customer_ids"?, "price"?}``."""
+    body = await _body(request)
+    organization_id = body.get("organization_id", DEMO_ORG_ID)
+    if _state(request).store.get_record("organization", organization_id) is None:
+        raise validation_error({"organization_id": ["Unknown organization."]})
+    return json_response(_state(request).invoices.bulk_create(organization_id, body), 201)
+
+
+@admin_router.get("/idempotency-keys")
+async def idempotency_keys(request: Request) -> Response:
+    return json_response({"data": _state(request).store.idempotency_keys()})
+
+
+@admin_router.get("/emails")
+async def emails(request: Request, organization_id: str | None = None) -> Response:
+    """Every ``POST /invoices/{id}/email`` the emulator accepted (newest last)."""
+    return json_response({"data": _state(request).store.list_records("email", organization_id)})

@@ -1,0 +1,238 @@
+"""Fault injection for tests and benchmarks: latency, rate limit (429 + Retry-After) and scripted faults.
+
+:class:`ChaosMiddleware` wraps the whole ASGI app. For every non-admin request it, in order: counts the
+request under its route template, sleeps ``latency_ms`` (``asyncio.sleep``, so concurrent requests
+overlap), applies ``--auto-pay-after``, enforces the rate limit, then applies the first matching scripted
+fault. ``drop_after_commit`` lets the request run to completion (the write is committed, idempotency key
+stored) and then cuts the connection without sending any of the answer; ``drop_before_commit`` cuts it
+without running the request. Clients see a connection-level error (``requests.ConnectionError``,
+``httpx.RemoteProtocolError``), never an HTTP status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import itertools
+import math
+import threading
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from starlette.routing import Match
+
+from enlivy_provider.emulator.jsonio import dumps
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from enlivy_provider.emulator.state import EmulatorState
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+ACTIONS = ("error", "rate_limit", "delay", "drop_after_commit", "drop_before_commit")
+ADMIN_PREFIX = "/_emulator"
+
+
+@dataclass
+class Fault:
+    id: str
+    method: str
+    path: str
+    action: str
+    status: int | None
+    retry_after: int | None
+    delay_ms: int | None
+    times: int  # remaining
+    hits: int = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.times > 0 and self.method in ("*", method) and fnmatch.fnmatchcase(path, self.path)
+
+
+class FaultBook:
+    """Scripted faults; each matching request uses up one of a fault's ``times``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = []
+        self._ids = itertools.count(1)
+
+    def add(self, spec: dict[str, Any]) -> Fault:
+        """Validate and add; raises ``ValueError`` with ``{field: [messages]}`` as its argument."""
+        errors: dict[str, list[str]] = {}
+        method = str(spec.get("method", "*")).upper()
+        path = spec.get("path")
+        action = spec.get("action")
+        if not isinstance(path, str) or not path.startswith("/"):
+            errors["path"] = ["The path must be a glob starting with '/'."]
+        if action not in ACTIONS:
+            errors["action"] = [f"The action must be one of {', '.join(ACTIONS)}."]
+        values: dict[str, int | None] = {}
+        for name, default in (
+            ("status", 503 if action == "error" else None),
+            ("retry_after", 1),
+            ("delay_ms", 0),
+        ):
+            raw = spec.get(name, default)
+            if raw is not None and (isinstance(raw, bool) or not isinstance(raw, int) or raw < 0):
+                errors[name] = [f"The {name} must be a non-negative integer."]
+            values[name] = raw
+        status = values["status"]
+        if action == "error" and status is not None and not 400 <= status <= 599:
+            errors["status"] = ["The status must be an HTTP error status (400-599)."]
+        times = spec.get("times", 1)
+        if isinstance(times, bool) or not isinstance(times, int) or times < 1:
+            errors["times"] = ["The times must be a positive integer."]
+        if errors:
+            raise ValueError(errors)
+        fault = Fault(
+            id=f"fault_{next(self._ids)}",
+            method=method,
+            path=str(path),
+            action=str(action),
+            status=status,
+            retry_after=values["retry_after"],
+            delay_ms=values["delay_ms"],
+            times=int(times),
+        )
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def take(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.matches(method, path):
+                    fault.times -= 1
+                    fault.hits += 1
+                    return fault
+        return None
+
+    def list(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [asdict(fault) for fault in self._faults]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+
+class RateLimiter:
+    """Token bucket: ``rate`` requests per second, bursts up to ``max(1, rate)``; ``None`` = unlimited."""
+
+    def __init__(self, rate: float | None) -> None:
+        self.rate = rate
+        self._capacity = max(1.0, rate or 0.0)
+        self._tokens = self._capacity
+        self._stamp = time.monotonic()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> int | None:
+        """``None`` when allowed, otherwise the seconds to wait (for ``Retry-After``)."""
+        if self.rate is None:
+            return None
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self._capacity, self._tokens + (now - self._stamp) * self.rate)
+            self._stamp = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return None
+            return max(1, math.ceil((1 - self._tokens) / self.rate))
+
+
+async def send_json(
+    send: Send, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> None:
+    payload = dumps(body).encode()
+    raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    raw_headers += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+async def drop_connection(send: Send) -> None:
+    """Cut the connection without a complete answer.
+
+    Under uvicorn the server's transport is closed before anything is written, so the client sees the
+    connection end with no response at all. Elsewhere: a response head announcing a body that never comes.
+    """
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if transport is not None and hasattr(transport, "close"):
+        transport.close()
+        await asyncio.sleep(0.01)  # let the server notice the disconnect before the app returns
+        return
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")],
+        }
+    )
+    await send({"type": "http.response.body", "body": b"{", "more_body": True})
+
+
+def route_template(app: FastAPI, scope: Scope) -> str:
+    """The FastAPI path template that serves this request (the raw path when none does)."""
+    partial = None
+    for route in app.router.routes:
+        match, _ = route.matches(scope)
+        if match == Match.FULL:
+            return str(getattr(route, "path", scope["path"]))
+        if match == Match.PARTIAL and partial is None:
+            partial = str(getattr(route, "path", scope["path"]))
+    return partial or str(scope["path"])
+
+
+class ChaosMiddleware:
+    def __init__(self, inner: ASGIApp, app: FastAPI, state: EmulatorState) -> None:
+        self.inner = inner
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
+            await self.inner(scope, receive, send)
+            return
+        state = self.state
+        method, path = scope["method"], scope["path"]
+        state.counters.hit(method, route_template(self.app, scope), path)
+        if state.config.latency_ms:
+            await asyncio.sleep(state.config.latency_ms / 1000)
+        if state.config.auto_pay_after is not None:
+            state.invoices.auto_pay(state.config.auto_pay_after)
+        wait = state.rate_limiter.acquire()
+        if wait is not None:
+            await send_json(send, 429, {"message": "Too Many Attempts."}, {"Retry-After": str(wait)})
+            return
+        fault = state.faults.take(method, path)
+        if fault is not None:
+            if fault.action == "error":
+                status = fault.status or 503
+                await send_json(send, status, {"message": f"Injected fault: HTTP {status}."})
+                return
+            if fault.action == "rate_limit":
+                headers = {"Retry-After": str(fault.retry_after if fault.retry_after is not None else 1)}
+                await send_json(send, 429, {"message": "Too Many Attempts."}, headers)
+                return
+            if fault.action == "delay":
+                await asyncio.sleep((fault.delay_ms or 0) / 1000)
+            elif fault.action == "drop_before_commit":
+                await drop_connection(send)
+                return
+            elif fault.action == "drop_after_commit":
+
+                async def swallow(message: Message) -> None:
+                    return None
+
+                await self.inner(scope, receive, swallow)
+                await drop_connection(send)
+                return
+        await self.inner(scope, receive, send)

@@ -1,0 +1,74 @@
+"""The running emulator's mutable state: store, invoice service, config, counters and scripted faults."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from enlivy_provider.emulator.faults import FaultBook, RateLimiter
+from enlivy_provider.emulator.invoicing import InvoiceService
+from enlivy_provider.emulator.seeding import apply_seed
+from enlivy_provider.emulator.store import Store
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass
+class EmulatorConfig:
+    latency_ms: int = 0
+    rate_limit: float | None = None  # requests per second before 429
+    auto_pay_after: float | None = None  # seconds
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class RequestCounters:
+    """Requests per ``"METHOD <route template>"``; ``writes`` = writes under /organizations/…"""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._routes: Counter[str] = Counter()
+        self._writes = 0
+
+    def hit(self, method: str, template: str, path: str) -> None:
+        with self._lock:
+            self._routes[f"{method} {template}"] += 1
+            if method in WRITE_METHODS and path.startswith("/organizations/"):
+                self._writes += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {"routes": dict(self._routes), "writes": self._writes, "total": sum(self._routes.values())}
+
+    def clear(self) -> None:
+        with self._lock:
+            self._routes.clear()
+            self._writes = 0
+
+
+class EmulatorState:
+    def __init__(self, store: Store, config: EmulatorConfig) -> None:
+        self.store = store
+        self.invoices = InvoiceService(store)
+        self.startup_config = replace(config)
+        self.config = config
+        self.counters = RequestCounters()
+        self.faults = FaultBook()
+        self.rate_limiter = RateLimiter(config.rate_limit)
+
+    def configure(self, changes: dict[str, Any]) -> EmulatorConfig:
+        for name, value in changes.items():
+            setattr(self.config, name, value)
+        self.rate_limiter = RateLimiter(self.config.rate_limit)
+        return self.config
+
+    def reset(self, seed: str = "demo", extra_customers: int = 0) -> None:
+        """Wipe data, counters, faults and idempotency keys; config back to the startup (CLI) values."""
+        with self.invoices.lock:
+            apply_seed(self.store, seed, extra_customers)
+        self.counters.clear()
+        self.faults.clear()
+        self.configure(asdict(self.startup_config))

@@ -1,0 +1,224 @@
+"""pytest plugin and helpers for testing against the local Enlivy API emulator.
+
+Opt in from a ``conftest.py``::
+
+    pytest_plugins = ["enlivy_provider.testing"]
+
+Fixtures: ``enlivy_emulator_server`` (session: one emulator process), ``enlivy_emulator`` (function: the
+same server reset to the demo seed before the test) and ``enlivy_airflow_connection`` (function: also sets
+``AIRFLOW_CONN_ENLIVY_DEFAULT`` to the emulator). :func:`run_emulator` starts one outside pytest
+(benchmarks, ``make demo``). This module never imports Airflow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from enlivy_provider.emulator import seed as demo
+
+STARTUP_TIMEOUT_S = 30.0
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class EmulatorHandle:
+    """A running emulator: its URL, the demo credentials and typed access to the admin API."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = demo.DEMO_TOKEN
+        self.org_id = demo.DEMO_ORG_ID
+        self.other_token = demo.OTHER_TOKEN
+        self.other_org_id = demo.OTHER_ORG_ID
+        self._session = requests.Session()
+
+    def __repr__(self) -> str:
+        return f"EmulatorHandle({self.base_url!r})"
+
+    def _admin(self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None) -> Any:
+        response = self._session.request(
+            method, f"{self.base_url}/_emulator{path}", json=body, params=params, timeout=60
+        )
+        if response.status_code >= 400:
+            raise RuntimeError(f"emulator admin {method} {path} -> {response.status_code}: {response.text}")
+        return response.json()
+
+    def close(self) -> None:
+        self._session.close()
+
+    def health(self) -> dict[str, Any]:
+        return dict(self._admin("GET", "/health"))
+
+    def reset(self, seed: str = "demo", extra_customers: int = 0) -> None:
+        self._admin("POST", "/reset", {"seed": seed, "extra_customers": extra_customers})
+
+    def counters(self) -> dict[str, Any]:
+        return dict(self._admin("GET", "/counters"))
+
+    def write_count(self) -> int:
+        return int(self.counters()["writes"])
+
+    def request_count(self, method: str, route_template: str) -> int:
+        return int(self.counters()["routes"].get(f"{method.upper()} {route_template}", 0))
+
+    def reset_counters(self) -> None:
+        self._admin("DELETE", "/counters")
+
+    def add_fault(
+        self,
+        method: str,
+        path: str,
+        action: str,
+        *,
+        status: int | None = None,
+        retry_after: int | None = None,
+        delay_ms: int | None = None,
+        times: int = 1,
+    ) -> str:
+        body: dict[str, Any] = {"method": method, "path": path, "action": action, "times": times}
+        for name, value in (("status", status), ("retry_after", retry_after), ("delay_ms", delay_ms)):
+            if value is not None:
+                body[name] = value
+        return str(self._admin("POST", "/faults", body)["id"])
+
+    def clear_faults(self) -> None:
+        self._admin("DELETE", "/faults")
+
+    def configure(
+        self,
+        latency_ms: int | None = None,
+        rate_limit: float | None = None,
+        auto_pay_after: float | None = None,
+    ) -> dict[str, Any]:
+        """Change settings; arguments left as ``None`` are not sent (use the admin API to switch one off)."""
+        body = {
+            name: value
+            for name, value in (
+                ("latency_ms", latency_ms),
+                ("rate_limit", rate_limit),
+                ("auto_pay_after", auto_pay_after),
+            )
+            if value is not None
+        }
+        return dict(self._admin("PUT", "/config", body))
+
+    def set_invoice_status(self, invoice_id: str, status: str) -> dict[str, Any]:
+        return dict(self._admin("POST", f"/invoices/{invoice_id}/status", {"status": status}))
+
+    def invoices(self, organization_id: str | None = None) -> list[dict[str, Any]]:
+        params = {"organization_id": organization_id} if organization_id else None
+        return list(self._admin("GET", "/invoices", params=params)["data"])
+
+    def bulk_invoices(self, count: int, **spec: Any) -> dict[str, Any]:
+        return dict(self._admin("POST", "/bulk-invoices", {"count": count, **spec}))
+
+    def idempotency_keys(self) -> list[dict[str, Any]]:
+        return list(self._admin("GET", "/idempotency-keys")["data"])
+
+    def emails(self) -> list[dict[str, Any]]:
+        return list(self._admin("GET", "/emails")["data"])
+
+    def connection_json(self, **extra: Any) -> str:
+        """Airflow connection JSON (``AIRFLOW_CONN_ENLIVY_DEFAULT``) pointing at this emulator."""
+        return json.dumps(
+            {
+                "conn_type": "enlivy",
+                "host": self.base_url,
+                "password": self.token,
+                "extra": {"organization_id": self.org_id, **extra},
+            }
+        )
+
+
+@contextmanager
+def run_emulator(
+    *,
+    port: int | None = None,
+    seed: str = "demo",
+    latency_ms: int = 0,
+    rate_limit: float | None = None,
+    auto_pay_after: float | None = None,
+    db: str | os.PathLike[str] | None = None,
+) -> Iterator[EmulatorHandle]:
+    """Start ``python -m enlivy_provider.emulator`` on 127.0.0.1, wait until healthy, yield, stop it."""
+    port = port or free_port()
+    command = [
+        sys.executable, "-m", "enlivy_provider.emulator", "--host", "127.0.0.1", "--port", str(port),
+        "--seed", seed, "--latency-ms", str(latency_ms),
+    ]  # fmt: skip
+    if rate_limit is not None:
+        command += ["--rate-limit", str(rate_limit)]
+    if auto_pay_after is not None:
+        command += ["--auto-pay-after", str(auto_pay_after)]
+    if db is not None:
+        command += ["--db", str(Path(db))]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    handle = EmulatorHandle(f"http://127.0.0.1:{port}")
+    try:
+        _wait_healthy(process, handle)
+        yield handle
+    finally:
+        handle.close()
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def _wait_healthy(process: subprocess.Popen[bytes], handle: EmulatorHandle) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = process.stdout.read().decode(errors="replace") if process.stdout else ""
+            raise RuntimeError(f"the emulator exited with {process.returncode}:\n{output}")
+        try:
+            if requests.get(f"{handle.base_url}/_emulator/health", timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"the emulator did not become healthy within {STARTUP_TIMEOUT_S} s")
+
+
+@pytest.fixture(scope="session")
+def enlivy_emulator_server() -> Iterator[EmulatorHandle]:
+    """One emulator process for the whole test session (demo seed)."""
+    with run_emulator() as handle:
+        yield handle
+
+
+@pytest.fixture
+def enlivy_emulator(enlivy_emulator_server: EmulatorHandle) -> EmulatorHandle:
+    """The session's emulator, reset to the demo seed (data, faults, counters, config) before the test."""
+    enlivy_emulator_server.reset()
+    return enlivy_emulator_server
+
+
+@pytest.fixture
+def enlivy_airflow_connection(
+    enlivy_emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+) -> EmulatorHandle:
+    """``AIRFLOW_CONN_ENLIVY_DEFAULT`` points at the (freshly reset) emulator for this test."""
+    monkeypatch.setenv("AIRFLOW_CONN_ENLIVY_DEFAULT", enlivy_emulator.connection_json())
+    return enlivy_emulator
