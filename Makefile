@@ -28,7 +28,7 @@ emulator: $(STAMP)
 	$(BIN)/python -m enlivy_provider.emulator --seed demo
 
 demo: $(STAMP)
-	@echo "make demo: coming with the example DAGs"
+	$(BIN)/python scripts/demo.py
 
 bench: $(STAMP)
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
