@@ -4,7 +4,8 @@ Prices and tax rates come from a :class:`Catalog` built from the organization's 
 
 * a line's price is its own ``price``, else the product's price in the invoice currency (``price_map``);
 * a line's tax class is its own ``organization_tax_class_id``, else the product's; no class means no tax;
-* a tax class's rate is the ``rate`` of its tax rate record (the first one listed when a class has several).
+* a tax class's rate is the ``rate`` of its tax rate record (the first one listed when a class has several;
+  a class without rates charges 0 %, like the server).
 
 Looking things up also validates them: unknown products or tax classes, a product without a price in the
 invoice currency and a discount larger than the line's sub_total are reported as issues.
@@ -45,9 +46,16 @@ class Catalog:
 
     @classmethod
     def from_api(
-        cls, products: Iterable[Mapping[str, Any]], tax_rates: Iterable[Mapping[str, Any]]
+        cls,
+        products: Iterable[Mapping[str, Any]],
+        tax_rates: Iterable[Mapping[str, Any]],
+        *,
+        tax_classes: Iterable[Mapping[str, Any]] = (),
     ) -> Catalog:
-        """Build from API records (``GET /products``, ``GET /tax-rates``); amounts may be numbers or strings."""
+        """Build from API records (``GET /products``, ``/tax-rates``, ``/tax-classes``).
+
+        Amounts may be numbers or strings. A tax class without any rate is known and charges 0 %.
+        """
         parsed: dict[str, CatalogProduct] = {}
         for record in products:
             price_map = {
@@ -66,6 +74,9 @@ class Catalog:
             class_id = record.get("organization_tax_class_id")
             if class_id and class_id not in rates and record.get("rate") is not None:
                 rates[str(class_id)] = to_decimal(record["rate"])
+        for tax_class in tax_classes:
+            if tax_class.get("id"):
+                rates.setdefault(str(tax_class["id"]), ZERO)
         return cls(products=parsed, tax_rates=rates)
 
 

@@ -1,0 +1,119 @@
+"""Reads the operators make before writing: customers, the catalogue (products, tax rates) and an
+existing invoice for the same customer and billing period. Everything goes through an ``EnlivyClient``;
+nothing here writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from enlivy_provider.client import EnlivyNotFoundError
+from enlivy_provider.invoices.billing_period import BillingPeriod
+from enlivy_provider.invoices.customer import CustomerRef
+from enlivy_provider.invoices.errors import ValidationIssue, join_path
+from enlivy_provider.invoices.preview import Catalog
+
+if TYPE_CHECKING:
+    from enlivy_provider.client import EnlivyClient
+
+# Invoices that do not count as "already billed" for if_exists (soft-deleted ones are not listed at all).
+NOT_BILLED_STATUSES = frozenset({"cancelled"})
+
+
+def load_catalog(client: EnlivyClient) -> Catalog:
+    """Products, tax rates and tax classes of the organization (a few GETs)."""
+    return Catalog.from_api(
+        client.list_products(per_page=50),
+        client.list_tax_rates(per_page=50),
+        tax_classes=client.list_tax_classes(per_page=50),
+    )
+
+
+def resolve_customer(
+    client: EnlivyClient, ref: CustomerRef, *, path: str = ""
+) -> tuple[str | None, list[ValidationIssue]]:
+    """One customer's id: check an id exists, or look an email up. Issues name ``<path>.customer``."""
+    where = join_path(path, "customer")
+    if ref.id is not None:
+        try:
+            record = client.get_customer(ref.id)
+        except EnlivyNotFoundError:
+            return None, [ValidationIssue(where, f"no customer {ref.id} in this organization")]
+        if record.get("deleted_at"):
+            return None, [ValidationIssue(where, f"customer {ref.id} is deleted")]
+        return ref.id, []
+    assert ref.email is not None
+    found = client.find_customer_by_email(ref.email)
+    if found is None or found.get("deleted_at"):
+        return None, [ValidationIssue(where, f"no customer with email {ref.email} in this organization")]
+    return str(found["id"]), []
+
+
+class CustomerDirectory:
+    """Every customer of the organization, listed once (for bulk runs): ids and emails -> ids."""
+
+    def __init__(self, customers: Iterable[Mapping[str, Any]]) -> None:
+        self._ids: set[str] = set()
+        self._emails: dict[str, str] = {}
+        for customer in customers:
+            if customer.get("deleted_at"):
+                continue
+            self._ids.add(str(customer["id"]))
+            email = customer.get("email")
+            if email:
+                self._emails.setdefault(str(email).strip().lower(), str(customer["id"]))
+
+    @classmethod
+    def fetch(cls, client: EnlivyClient) -> CustomerDirectory:
+        return cls(client.list_customers(per_page=50))
+
+    def resolve(self, ref: CustomerRef, *, path: str = "") -> tuple[str | None, list[ValidationIssue]]:
+        where = join_path(path, "customer")
+        if ref.id is not None:
+            if ref.id in self._ids:
+                return ref.id, []
+            return None, [ValidationIssue(where, f"no customer {ref.id} in this organization")]
+        assert ref.email is not None
+        found = self._emails.get(ref.email.strip().lower())
+        if found is None:
+            return None, [ValidationIssue(where, f"no customer with email {ref.email} in this organization")]
+        return found, []
+
+
+def _relation_list(value: Any) -> list[Mapping[str, Any]]:
+    """A relation as a list, whether it came wrapped (``{"data": [...]}``) or bare."""
+    if isinstance(value, Mapping) and "data" in value:
+        value = value["data"]
+    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
+
+
+def invoice_covers_period(invoice: Mapping[str, Any], period: BillingPeriod) -> bool:
+    """True when one of the invoice's line items bills exactly ``period``."""
+    start, end = period.start.isoformat(), period.end.isoformat()
+    for line in _relation_list(invoice.get("line_items")):
+        if (
+            line.get("has_billing_period")
+            and str(line.get("billing_period_started_at") or "")[:10] == start
+            and str(line.get("billing_period_ended_at") or "")[:10] == end
+        ):
+            return True
+    return False
+
+
+def find_existing_invoice(
+    client: EnlivyClient, customer_id: str, period: BillingPeriod
+) -> dict[str, Any] | None:
+    """The newest live, not cancelled invoice of ``customer_id`` with a line billing exactly ``period``.
+
+    How: ``GET /invoices?organization_receiver_user_id=<customer>&include=line_items`` (newest first, every
+    page until a match), then compare each line's ``billing_period_started_at``/``_ended_at``.
+    """
+    for invoice in client.list_invoices(
+        organization_receiver_user_id=customer_id, include="line_items", per_page=50
+    ):
+        if invoice.get("deleted_at") or invoice.get("status") in NOT_BILLED_STATUSES:
+            continue
+        if invoice_covers_period(invoice, period):
+            return invoice
+    return None

@@ -1,0 +1,538 @@
+"""Invoice operators: create one invoice, update one, create many (docs/operators.md).
+
+The operators are thin: arguments are rendered by Airflow (Jinja, ``.json``/``.json.j2`` files, XComArgs),
+checked by :mod:`enlivy_provider.invoices` before any HTTP call, then written through the hook's client with a
+deterministic Idempotency-Key. Bad input and 4xx answers fail the task without retries
+(``AirflowFailException``); 5xx, 429 and connection errors (after the client's own retries) fail it so that
+Airflow may retry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import jinja2
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from enlivy_provider.invoices.errors import InvoiceValidationError, ValidationIssue, raise_if_issues
+from enlivy_provider.invoices.idempotency import key_from_context
+from enlivy_provider.invoices.lookups import CustomerDirectory, load_catalog, resolve_customer
+from enlivy_provider.invoices.payload import build_update_payload
+from enlivy_provider.invoices.preview import Catalog, Preview, compute_preview
+from enlivy_provider.invoices.progress import Progress
+from enlivy_provider.invoices.ratelimit import RateLimiter
+from enlivy_provider.invoices.specs import InvoiceSpec, parse_json_input, prepare_bulk_specs, prepare_spec
+from enlivy_provider.invoices.writer import (
+    IF_EXISTS_CHOICES,
+    InvoiceExistsError,
+    create_invoice_once,
+    invoice_summary,
+)
+from enlivy_provider.links import EnlivyInvoiceLink
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from enlivy_provider.client import EnlivyClient
+    from enlivy_provider.hooks.enlivy import EnlivyHook
+
+TEMPLATE_EXT = (".json", ".json.j2")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What the operators take from the run: a reference date (for ``due_in_days``) and the data interval."""
+
+    reference_date: dt.date | None
+    data_interval: tuple[dt.datetime, dt.datetime] | None
+
+    @classmethod
+    def from_context(cls, context: Context) -> RunInfo:
+        logical_date = context.get("logical_date")
+        dag_run = context.get("dag_run")
+        anchor = logical_date or getattr(dag_run, "run_after", None)
+        start, end = context.get("data_interval_start"), context.get("data_interval_end")
+        return cls(
+            reference_date=anchor.date() if anchor is not None else None,
+            data_interval=(start, end) if start is not None and end is not None else None,
+        )
+
+
+def _check_if_exists(value: str) -> str:
+    if value not in IF_EXISTS_CHOICES:
+        raise ValueError(f"if_exists must be one of {', '.join(IF_EXISTS_CHOICES)} (got {value!r})")
+    return value
+
+
+@contextmanager
+def enlivy_errors(action: str) -> Iterator[None]:
+    """Map domain and API errors to Airflow's: permanent ones fail without retry, transient ones may retry."""
+    from enlivy_provider.client import EnlivyAPIError, EnlivyConflictError, EnlivyError
+
+    try:
+        yield
+    except (InvoiceValidationError, InvoiceExistsError) as exc:
+        raise AirflowFailException(f"{action}: {exc}") from None
+    except EnlivyConflictError as exc:
+        raise AirflowFailException(
+            f"{action}: {exc}. The Idempotency-Key was already used with a different body: the inputs changed "
+            "since an earlier attempt of this task wrote. Check the existing invoice, or pass a new idempotency_key."
+        ) from None
+    except EnlivyAPIError as exc:
+        if exc.retryable:
+            raise AirflowException(f"{action}: {exc} (transient; the task may be retried)") from None
+        raise AirflowFailException(f"{action}: {exc}") from None
+    except EnlivyError as exc:  # connection errors retry; local request errors are configuration problems
+        if exc.retryable:
+            raise AirflowException(f"{action}: {exc} (transient; the task may be retried)") from None
+        raise AirflowFailException(f"{action}: {exc}") from None
+
+
+class _EnlivyInvoiceOperator(BaseOperator):
+    """Shared plumbing: template files, field-named template errors, the hook, the extra link."""
+
+    template_ext: Sequence[str] = TEMPLATE_EXT
+    operator_extra_links = (EnlivyInvoiceLink(),)
+    ui_color = "#e8f1fb"
+    enlivy_conn_id: str
+
+    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
+        """Render field by field so a template error names its field and fails without retries."""
+        if not jinja_env:
+            jinja_env = self.get_template_env()
+        seen: set[int] = set()
+        for field in self.template_fields:
+            try:
+                self._do_render_template_fields(self, (field,), context, jinja_env, seen)
+            except jinja2.TemplateError as exc:
+                kind = type(exc).__name__
+                where = f" (line {exc.lineno})" if isinstance(exc, jinja2.TemplateSyntaxError) else ""
+                raise AirflowFailException(f"{field}: template error{where}: {kind}: {exc}") from None
+
+    def _hook(self, **client_options: Any) -> EnlivyHook:
+        from enlivy_provider.hooks.enlivy import EnlivyHook
+
+        return EnlivyHook(self.enlivy_conn_id, client_options=client_options or None)
+
+
+class EnlivyCreateInvoiceOperator(_EnlivyInvoiceOperator):
+    """Create one invoice from templated line items, exactly once.
+
+    :param customer: ``"org_user_..."`` or ``{"email": "..."}`` (looked up).
+    :param line_items: list of line dicts, a ``.json``/``.json.j2`` template file, or an XComArg.
+    :param invoice: other invoice fields (``currency`` required; ``status``, ``payment_method``,
+        ``delivery_method``, ``issued_at``, ``due_at`` or ``due_in_days``, prefix/sender/bank account ids,
+        ``note``/``note_lang_map``).
+    :param billing_period: ``{"start": "YYYY-MM-DD", "end": "YYYY-MM-DD"}`` (inclusive) or ``"data_interval"``;
+        fills every line's period fields and is what ``if_exists`` looks for.
+    :param idempotency_key: overrides the default key (hash of dag, task, run, map index, customer).
+    :param if_exists: ``"skip"`` (return the existing invoice), ``"fail"``, or ``"create"`` (no lookup).
+    :param dry_run: render, validate, preview totals and log them; write nothing.
+    :param default_locale: locale of plain ``name``/``unit``/``note`` texts.
+    """
+
+    template_fields: Sequence[str] = (
+        "customer",
+        "line_items",
+        "invoice",
+        "billing_period",
+        "idempotency_key",
+    )
+    template_fields_renderers: ClassVar[dict[str, str]] = {
+        "customer": "json",
+        "line_items": "json",
+        "invoice": "json",
+        "billing_period": "json",
+    }
+
+    def __init__(
+        self,
+        *,
+        customer: Any,
+        line_items: Any,
+        invoice: Any = None,
+        billing_period: Any = None,
+        idempotency_key: str | None = None,
+        if_exists: str = "skip",
+        dry_run: bool = False,
+        default_locale: str = "en",
+        enlivy_conn_id: str = "enlivy_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.customer = customer
+        self.line_items = line_items
+        self.invoice = invoice
+        self.billing_period = billing_period
+        self.idempotency_key = idempotency_key
+        self.if_exists = _check_if_exists(if_exists)
+        self.is_dry_run = dry_run  # BaseOperator.dry_run() is a method
+        self.default_locale = default_locale
+        self.enlivy_conn_id = enlivy_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        run = RunInfo.from_context(context)
+        spec, issues = prepare_spec(
+            customer=self.customer,
+            line_items=self.line_items,
+            invoice=self.invoice,
+            billing_period=self.billing_period,
+            default_locale=self.default_locale,
+            reference_date=run.reference_date,
+            data_interval=run.data_interval,
+        )
+        with enlivy_errors(f"task {self.task_id}"):
+            raise_if_issues(issues)
+            assert spec is not None
+            hook = self._hook()
+            client = hook.get_client()
+            customer_id, preview = self._resolve_and_preview(client, spec)
+            self.log.info("%s", preview.render_text())
+            if self.is_dry_run:
+                self.log.info("dry_run: nothing written")
+                return {"dry_run": True, **preview.as_dict()}
+            key = self.idempotency_key or key_from_context(context, item=customer_id)
+            summary = create_invoice_once(
+                client,
+                spec.draft.payload(customer_id),
+                idempotency_key=key,
+                period=spec.lookup_period,
+                if_exists=self.if_exists,
+                url_for=hook.invoice_url,
+            )
+        _warn_if_totals_differ(self.log, summary, preview)
+        self.log.info(
+            "Invoice %s %s (%s) for %s: total %s %s",
+            summary["id"],
+            summary["outcome"],
+            summary["formatted_number"] or summary["number"] or "no number yet",
+            customer_id,
+            summary["totals"]["total"],
+            summary["currency"],
+        )
+        return summary
+
+    def _resolve_and_preview(self, client: EnlivyClient, spec: InvoiceSpec) -> tuple[str, Preview]:
+        customer_id, issues = resolve_customer(client, spec.customer)
+        catalog = load_catalog(client)
+        preview, found = compute_preview(spec.draft.payload(customer_id or "org_user_unresolved"), catalog)
+        raise_if_issues([*issues, *found])
+        assert customer_id is not None and preview is not None
+        return customer_id, preview
+
+
+def _warn_if_totals_differ(log: Any, summary: Mapping[str, Any], preview: Preview) -> None:
+    if summary.get("outcome") != "created":
+        return
+    expected = preview.totals.as_strings()
+    if summary.get("totals") != expected:
+        log.warning("Enlivy's totals %s differ from the preview %s", summary.get("totals"), expected)
+
+
+class EnlivyUpdateInvoiceOperator(_EnlivyInvoiceOperator):
+    """Partially update one invoice (status, dates, notes, line items replacement), idempotently.
+
+    :param invoice_id: ``"org_inv_..."``, or a create operator's summary (its ``id``), e.g. an XComArg.
+    :param changes: the fields to change; ``line_items`` replace the invoice's lines.
+    :param expected_statuses: refuse to update unless the invoice's current status is one of these
+        (an invoice already in the status ``changes`` sets counts as done: a retried task does not fail).
+    :param idempotency_key: overrides the default key (hash of dag, task, run, map index, invoice id).
+    """
+
+    template_fields: Sequence[str] = ("invoice_id", "changes", "expected_statuses", "idempotency_key")
+    template_fields_renderers: ClassVar[dict[str, str]] = {"changes": "json"}
+
+    def __init__(
+        self,
+        *,
+        invoice_id: Any,
+        changes: Any,
+        expected_statuses: Sequence[str] | None = None,
+        idempotency_key: str | None = None,
+        default_locale: str = "en",
+        enlivy_conn_id: str = "enlivy_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.invoice_id = invoice_id
+        self.changes = changes
+        self.expected_statuses = expected_statuses
+        self.idempotency_key = idempotency_key
+        self.default_locale = default_locale
+        self.enlivy_conn_id = enlivy_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        run = RunInfo.from_context(context)
+        invoice_id, issues = _invoice_id(self.invoice_id)
+        changes, found = parse_json_input(self.changes, "changes")
+        issues += found
+        payload: dict[str, Any] | None = None
+        if not found:
+            payload, found = build_update_payload(
+                changes, default_locale=self.default_locale, reference_date=run.reference_date
+            )
+            issues += found
+        expected = _status_list(self.expected_statuses)
+        with enlivy_errors(f"task {self.task_id}"):
+            raise_if_issues(issues, subject="invoice update")
+            assert payload is not None and invoice_id is not None
+            hook = self._hook()
+            client = hook.get_client()
+            current = client.get_invoice(invoice_id)
+            status = current.get("status")
+            if expected and status not in expected and status != payload.get("status"):
+                raise AirflowFailException(
+                    f"invoice {invoice_id} is {status!r}, not one of expected_statuses {list(expected)}; "
+                    "not updated"
+                )
+            if "line_items" in payload:
+                currency = payload.get("currency", current.get("currency"))
+                candidate = {**payload, "currency": currency, "organization_receiver_user_id": "org_user_x"}
+                _, found = compute_preview(candidate, load_catalog(client), prefix="changes")
+                raise_if_issues(found, subject="invoice update")
+            key = self.idempotency_key or key_from_context(context, item=invoice_id, action="invoice.update")
+            record = client.update_invoice(invoice_id, payload, idempotency_key=key)
+        summary = invoice_summary(
+            record, outcome="updated", idempotency_key=key, url=hook.invoice_url(invoice_id)
+        )
+        self.log.info("Invoice %s updated: %s", invoice_id, ", ".join(sorted(payload)))
+        return summary
+
+
+def _invoice_id(value: Any) -> tuple[str | None, list[ValidationIssue]]:
+    if isinstance(value, Mapping):
+        value = value.get("id")
+    if isinstance(value, str) and value.strip().startswith("org_inv_"):
+        return value.strip(), []
+    return None, [
+        ValidationIssue(
+            "invoice_id", f"must be an invoice id org_inv_... or a summary with one (got {value!r})"
+        )
+    ]
+
+
+def _status_list(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(s.strip() for s in value.split(",") if s.strip())
+    return tuple(str(s) for s in value)
+
+
+@dataclass
+class _BulkItem:
+    index: int
+    key: str
+    customer_id: str
+    spec: InvoiceSpec
+    preview: Preview
+
+
+class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
+    """Create many invoices (one per spec) with bounded concurrency, exactly once each.
+
+    :param invoices: list of specs ``{"customer", "line_items", "invoice"?, "billing_period"?, "key"?}``, a
+        ``.json``/``.json.j2`` file, or an XComArg. ``key`` (default: the customer id) names the item in the
+        idempotency key and in the result; it must be unique within the list.
+    :param invoice_defaults: invoice fields every spec starts from (a spec's ``invoice`` overrides them).
+    :param billing_period: the default period of every spec (``"data_interval"`` or ``{start, end}``).
+    :param if_exists: as for :class:`EnlivyCreateInvoiceOperator`, per spec.
+    :param skip_invalid: create the valid specs even when some are invalid (those are reported under ``invalid``);
+        by default one invalid spec stops the task before anything is written.
+    :param max_concurrency: parallel requests (threads sharing one pooled client).
+    :param max_requests_per_second: client-side rate limit over all threads (None: no limit).
+    :param dry_run: validate and preview every spec; write nothing.
+    :param progress_interval: seconds between progress log lines.
+    """
+
+    template_fields: Sequence[str] = ("invoices", "invoice_defaults", "billing_period")
+    template_fields_renderers: ClassVar[dict[str, str]] = {
+        "invoices": "json",
+        "invoice_defaults": "json",
+        "billing_period": "json",
+    }
+
+    def __init__(
+        self,
+        *,
+        invoices: Any,
+        invoice_defaults: Any = None,
+        billing_period: Any = None,
+        if_exists: str = "skip",
+        skip_invalid: bool = False,
+        max_concurrency: int = 8,
+        max_requests_per_second: float | None = None,
+        dry_run: bool = False,
+        default_locale: str = "en",
+        progress_interval: float = 5.0,
+        enlivy_conn_id: str = "enlivy_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be >= 1 (got {max_concurrency})")
+        if max_requests_per_second is not None and max_requests_per_second <= 0:
+            raise ValueError(f"max_requests_per_second must be > 0 (got {max_requests_per_second})")
+        self.invoices = invoices
+        self.invoice_defaults = invoice_defaults
+        self.billing_period = billing_period
+        self.if_exists = _check_if_exists(if_exists)
+        self.skip_invalid = skip_invalid
+        self.max_concurrency = max_concurrency
+        self.max_requests_per_second = max_requests_per_second
+        self.is_dry_run = dry_run  # BaseOperator.dry_run() is a method
+        self.default_locale = default_locale
+        self.progress_interval = progress_interval
+        self.enlivy_conn_id = enlivy_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        run = RunInfo.from_context(context)
+        results, issues = prepare_bulk_specs(
+            self.invoices,
+            invoice_defaults=self.invoice_defaults,
+            billing_period=self.billing_period,
+            default_locale=self.default_locale,
+            reference_date=run.reference_date,
+            data_interval=run.data_interval,
+        )
+        with enlivy_errors(f"task {self.task_id}"):
+            raise_if_issues(issues, subject="invoices")
+            hook = self._hook(pool_maxsize=max(self.max_concurrency, 10))
+            client = hook.get_client()
+            items, invalid = self._check_online(client, results)
+            self.log.info("%d invoice specs: %d valid, %d invalid", len(results), len(items), len(invalid))
+            if invalid and not self.skip_invalid:
+                raise InvoiceValidationError(
+                    [issue for entry in invalid for issue in entry["issues"]],
+                    subject=f"{len(invalid)} of {len(results)} invoice specs",
+                )
+            for entry in invalid:
+                self.log.warning(
+                    "skip_invalid: skipping %s: %s", entry["key"], "; ".join(map(str, entry["issues"]))
+                )
+            invalid_out = [
+                {"key": e["key"], "customer": e["customer"], "errors": [str(i) for i in e["issues"]]}
+                for e in invalid
+            ]
+            if self.is_dry_run:
+                for item in items:
+                    self.log.info("%s", item.preview.render_text())
+                self.log.info("dry_run: nothing written")
+                return {
+                    "dry_run": True,
+                    "previews": [{"key": item.key, **item.preview.as_dict()} for item in items],
+                    "invalid": invalid_out,
+                }
+            result = self._create_all(context, client, hook, items)
+        result["invalid"] = invalid_out
+        failed = result["failed"]
+        if failed:
+            context["ti"].xcom_push(key="bulk_result", value=result)
+            message = (
+                f"{len(failed)} of {len(items)} invoices failed (created {len(result['created'])}, "
+                f"skipped {len(result['skipped'])}); first: {failed[0]['key']}: {failed[0]['error']}"
+            )
+            if any(f["retryable"] for f in failed):
+                raise AirflowException(message + " — a retry creates only the missing ones")
+            raise AirflowFailException(message)
+        return result
+
+    def _check_online(
+        self, client: EnlivyClient, results: Sequence[Any]
+    ) -> tuple[list[_BulkItem], list[dict[str, Any]]]:
+        """Resolve customers, price every spec, check keys are unique; nothing is written."""
+        valid = [r for r in results if r.spec is not None]
+        directory = CustomerDirectory.fetch(client) if valid else CustomerDirectory(())
+        catalog = load_catalog(client) if valid else Catalog()
+        items: list[_BulkItem] = []
+        invalid: list[dict[str, Any]] = []
+        seen_keys: dict[str, int] = {}
+        for result in results:
+            issues = list(result.issues)
+            spec = result.spec
+            customer_id: str | None = None
+            preview: Preview | None = None
+            if spec is not None:
+                customer_id, found = directory.resolve(spec.customer, path=spec.path)
+                issues += found
+                preview, found = compute_preview(
+                    spec.draft.payload(customer_id or "org_user_unresolved"), catalog, prefix=spec.path
+                )
+                issues += found
+            key = (spec.key if spec else result.key) or customer_id or f"#{result.index}"
+            if spec is not None and key in seen_keys:
+                issues.append(
+                    ValidationIssue(
+                        f"invoices[{result.index}]",
+                        f"duplicate key {key!r} (also invoices[{seen_keys[key]}]); give each spec a distinct 'key'",
+                    )
+                )
+            seen_keys.setdefault(key, result.index)
+            if issues or spec is None or customer_id is None or preview is None:
+                customer = spec.customer.as_json() if spec else result.raw_customer
+                invalid.append({"index": result.index, "key": key, "customer": customer, "issues": issues})
+            else:
+                items.append(_BulkItem(result.index, key, customer_id, spec, preview))
+        return items, invalid
+
+    def _create_all(
+        self, context: Context, client: EnlivyClient, hook: EnlivyHook, items: Sequence[_BulkItem]
+    ) -> dict[str, Any]:
+        from enlivy_provider.client import EnlivyError
+
+        limiter = RateLimiter(self.max_requests_per_second)
+        progress = Progress(
+            len(items), self.log.info, interval=self.progress_interval, label="create invoices"
+        )
+        outcomes: dict[int, dict[str, Any]] = {}
+        failures: dict[int, dict[str, Any]] = {}
+        started = time.monotonic()
+
+        def create(item: _BulkItem) -> dict[str, Any]:
+            return create_invoice_once(
+                client,
+                item.spec.draft.payload(item.customer_id),
+                idempotency_key=key_from_context(context, item=item.key),
+                period=item.spec.lookup_period,
+                if_exists=self.if_exists,
+                url_for=hook.invoice_url,
+                before_request=limiter.acquire,
+            )
+
+        with ThreadPoolExecutor(max_workers=self.max_concurrency, thread_name_prefix="enlivy-bulk") as pool:
+            futures = {pool.submit(create, item): item for item in items}
+            for future in as_completed(futures):
+                item = futures[future]
+                try:
+                    summary = future.result()
+                except Exception as exc:  # every item is attempted; failures are reported together
+                    retryable = (
+                        bool(getattr(exc, "retryable", False)) if isinstance(exc, EnlivyError) else False
+                    )
+                    failures[item.index] = {
+                        "key": item.key,
+                        "customer": item.spec.customer.as_json(),
+                        "error": f"{type(exc).__name__}: {exc}",
+                        "retryable": retryable,
+                    }
+                    progress.record("failed")
+                    continue
+                outcomes[item.index] = summary
+                progress.record(summary["outcome"])
+        self.log.info("%s (finished in %.1fs)", progress.line(), time.monotonic() - started)
+        ordered = [outcomes[i] for i in sorted(outcomes)]
+        created = [s for s in ordered if s["outcome"] == "created"]
+        skipped = [s for s in ordered if s["outcome"] != "created"]
+        return {
+            "created": created,
+            "skipped": skipped,
+            "failed": [failures[i] for i in sorted(failures)],
+            "invoice_ids": [s["id"] for s in ordered],
+        }
