@@ -16,6 +16,7 @@ Nothing here imports Airflow; errors are the client's.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -199,6 +200,15 @@ class StatusCheck:
         return (
             f"{len(self.pending)} of {len(self.statuses)} invoice(s) still pending (waiting for "
             f"{_or_list(self.target_statuses)}): {_format_items(shown)}"
+        )
+
+    def progress_message(self) -> str:
+        """Short, for the log on every check: counts per status instead of every id."""
+        counts = Counter(status or "status not read" for status in self.pending.values())
+        by_status = ", ".join(f"{n} {status}" for status, n in counts.most_common())
+        return (
+            f"Waiting for {len(self.pending)} of {len(self.statuses)} invoice(s) to be "
+            f"{_or_list(self.target_statuses)}: {by_status}"
         )
 
     def timeout_message(self) -> str:

@@ -123,7 +123,7 @@ class EnlivyInvoiceStatusSensor(BaseSensorOperator):
         if check.outcome == "success":
             self.log.info("%s", check.success_message())
             return PokeReturnValue(is_done=True, xcom_value=check.statuses)
-        self.log.info("%s", check.pending_message())
+        self.log.info("%s", check.progress_message())
         return False
 
     # ------------------------------------------------------------------------------------ execution
@@ -155,7 +155,15 @@ class EnlivyInvoiceStatusSensor(BaseSensorOperator):
 
     def _timeout_message(self) -> str:
         check = self._last_check or StatusCheck.unread(self._ids(), self._statuses()[0])
+        self._log_pending(check.pending)
         return check.timeout_message()
+
+    def _log_pending(self, pending: dict[str, str | None]) -> None:
+        """Every pending invoice, one per line (the exception message stops after 50)."""
+        lines = "".join(
+            f"\n  {invoice_id}: {status or 'status not read'}" for invoice_id, status in pending.items()
+        )
+        self.log.error("Invoices still pending at the timeout (%d):%s", len(pending), lines)
 
     def _execute_deferrable(self, ids: list[str]) -> Any:
         # One synchronous check first: invoices that are already paid (or cancelled) need no triggerer.
@@ -203,5 +211,6 @@ class EnlivyInvoiceStatusSensor(BaseSensorOperator):
             self.log.info("%s", parsed.message)
             return parsed.statuses
         if parsed.status == "timeout":
+            self._log_pending(parsed.pending)
             raise AirflowSensorTimeout(parsed.message)
         raise AirflowFailException(parsed.message)

@@ -172,7 +172,7 @@ class EnlivyInvoiceStatusTrigger(BaseTrigger):
                     return InvoiceStatusEvent.from_check(
                         last, status="failure", message=last.failure_message()
                     )
-                self.log.info("%s", last.pending_message())
+                self.log.info("%s", last.progress_message())
                 delay = self.poll_interval
             remaining = None if self.end_time is None else self.end_time - time.time()
             if remaining is not None and remaining <= 0:

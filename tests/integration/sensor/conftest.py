@@ -11,16 +11,16 @@ from typing import Any
 import pytest
 
 from enlivy_provider.client import EnlivyClient
-from enlivy_provider.emulator.seed import DEMO_CUSTOMERS, TAX_CLASS_ZERO_ID
+from enlivy_provider.emulator.seed import DEMO_CUSTOMERS
 
 # "GET /organizations/{<org param>}/invoices": the invoice list route, whatever the path parameter is called.
 LIST_ROUTE = re.compile(r"GET /organizations/\{[^}/]+\}/invoices")
 
 
-def invoice_payload(n: int, status: str = "pending") -> dict[str, Any]:
-    customer = DEMO_CUSTOMERS[n % len(DEMO_CUSTOMERS)]
+def invoice_payload(n: int, status: str = "pending", customer_id: str | None = None) -> dict[str, Any]:
+    """A valid create-invoice body: one line, 10.00 EUR, 0 % tax; a demo customer unless ``customer_id``."""
     return {
-        "organization_receiver_user_id": customer.id,
+        "organization_receiver_user_id": customer_id or DEMO_CUSTOMERS[n % len(DEMO_CUSTOMERS)].id,
         "status": status,
         "currency": "EUR",
         "payment_method": "bank_transfer",
@@ -30,10 +30,15 @@ def invoice_payload(n: int, status: str = "pending") -> dict[str, Any]:
                 "name_lang_map": {"en": f"Sensor test item {n}"},
                 "quantity": 1,
                 "price": "10.00",
-                "organization_tax_class_id": TAX_CLASS_ZERO_ID,
             }
         ],
     }
+
+
+@pytest.fixture
+def new_invoice_payload() -> Callable[..., dict[str, Any]]:
+    """The ``invoice_payload`` function, for tests that create invoices themselves."""
+    return invoice_payload
 
 
 @pytest.fixture
@@ -59,16 +64,23 @@ def make_invoices(client: EnlivyClient) -> Callable[..., list[str]]:
 
 
 @pytest.fixture
-def pay_later(enlivy_emulator: Any) -> Iterator[Callable[..., None]]:
-    """pay_later(ids, after=0.5, status="paid"): the customer pays (admin endpoint) from a background thread."""
+def mark_invoices(enlivy_emulator: Any) -> Callable[..., None]:
+    """mark_invoices(ids, status="paid"): the customer pays (admin endpoint), 16 invoices at a time."""
+
+    def mark(ids: list[str], status: str = "paid") -> None:
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            list(pool.map(lambda invoice_id: enlivy_emulator.set_invoice_status(invoice_id, status), ids))
+
+    return mark
+
+
+@pytest.fixture
+def pay_later(mark_invoices: Callable[..., None]) -> Iterator[Callable[..., None]]:
+    """pay_later(ids, after=0.5, status="paid"): mark_invoices from a background thread after a delay."""
     timers: list[threading.Timer] = []
 
     def schedule(ids: list[str], after: float = 0.5, status: str = "paid") -> None:
-        def pay() -> None:
-            for invoice_id in ids:
-                enlivy_emulator.set_invoice_status(invoice_id, status)
-
-        timer = threading.Timer(after, pay)
+        timer = threading.Timer(after, mark_invoices, args=(ids, status))
         timer.daemon = True
         timer.start()
         timers.append(timer)

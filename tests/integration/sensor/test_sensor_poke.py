@@ -9,6 +9,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
 
 from enlivy_provider.client import EnlivyClient
+from enlivy_provider.emulator.seed import OTHER_CUSTOMER_ID
 from enlivy_provider.sensors.invoice_status import EnlivyInvoiceStatusSensor
 
 pytestmark = pytest.mark.usefixtures("enlivy_airflow_connection")
@@ -78,14 +79,16 @@ def test_missing_invoice_fails_at_once(make_invoices: Callable[..., list[str]]) 
         _sensor([*ids, missing]).execute({})
 
 
-def test_invoice_of_another_organization_counts_as_missing(enlivy_emulator: Any) -> None:
+def test_invoice_of_another_organization_counts_as_missing(
+    enlivy_emulator: Any, new_invoice_payload: Callable[..., dict[str, Any]]
+) -> None:
     with EnlivyClient(
         enlivy_emulator.base_url, enlivy_emulator.other_token, organization_id=enlivy_emulator.other_org_id
     ) as other:
-        foreign = [i["id"] for i in other.list_invoices(per_page=1)][:1] or pytest.skip("no foreign invoice")
+        foreign = other.create_invoice(new_invoice_payload(0, "paid", customer_id=OTHER_CUSTOMER_ID))["id"]
 
-    with pytest.raises(AirflowFailException, match="not found"):
-        _sensor(foreign).execute({})
+    with pytest.raises(AirflowFailException, match=rf"{foreign} \(not found\)"):
+        _sensor([foreign]).execute({})
 
 
 def test_deleted_invoice_fails_as_deleted(

@@ -16,7 +16,10 @@ pytestmark = pytest.mark.usefixtures("enlivy_airflow_connection")
 
 
 def test_a_poke_and_a_trigger_check_over_300_invoices_each_make_10_list_calls(
-    make_invoices: Callable[..., list[str]], enlivy_emulator: Any, invoice_list_calls: Callable[[], int]
+    make_invoices: Callable[..., list[str]],
+    enlivy_emulator: Any,
+    invoice_list_calls: Callable[[], int],
+    mark_invoices: Callable[..., None],
 ) -> None:
     ids = make_invoices(300)
     enlivy_emulator.set_invoice_status(ids[-1], "paid")
@@ -29,8 +32,7 @@ def test_a_poke_and_a_trigger_check_over_300_invoices_each_make_10_list_calls(
     check = sensor.check_statuses()
     assert check is not None and len(check.pending) == 299  # every invoice was read
 
-    for invoice_id in ids[:-1]:
-        enlivy_emulator.set_invoice_status(invoice_id, "paid")
+    mark_invoices(ids[:-1])
     trigger = EnlivyInvoiceStatusTrigger(invoice_ids=ids, poll_interval=0.1, end_time=time.time() + 30)
     enlivy_emulator.reset_counters()
 

@@ -214,6 +214,12 @@ def test_messages_name_the_invoices() -> None:
     )
 
 
+def test_progress_message_counts_statuses_instead_of_listing_ids() -> None:
+    statuses = {"a": "pending", "b": "pending", "c": "sent_email", "d": "paid"}
+    check = classify(list(statuses), _observed(statuses), ("paid",), ())
+    assert check.progress_message() == "Waiting for 3 of 4 invoice(s) to be paid: 2 pending, 1 sent_email"
+
+
 def test_long_lists_are_cut_in_messages() -> None:
     ids = [f"org_inv_{n}" for n in range(MESSAGE_LIST_LIMIT + 7)]
     check = classify(ids, _observed(dict.fromkeys(ids, "pending")), ("paid",), ())
