@@ -1,0 +1,433 @@
+"""Monthly usage-based billing with Enlivy.
+
+Every month, for the month that just ended (the run's data interval, in the DAG's time zone):
+
+1. ``collect_usage`` reads the customers and plans (``data/billing_customers.yaml``) and the month's usage
+   (``data/usage.csv``, standing in for a metering database) and prices it: a fixed plan fee plus metered
+   usage above the plan's allowance, with Decimal arithmetic.
+2. ``create_invoices`` (:class:`EnlivyCreateInvoicesOperator`) renders ``templates/monthly_invoices.json.j2``
+   into one invoice per customer and creates them in bulk, exactly once: a re-run, a retry or a backfill of
+   the same month finds the invoices it already made (``if_exists="skip"``) and creates none.
+3. ``wait_for_payment`` (deferrable :class:`EnlivyInvoiceStatusSensor`) waits in the triggerer until every
+   invoice is paid, for a bounded time; ``soft_fail`` turns a timeout into a skip, so unpaid invoices do not
+   fail the run.
+4. ``list_unpaid`` reads every invoice's current status and logs the unpaid and overdue ones;
+   ``summary`` logs (and writes) a table: customer, number, total, status.
+
+With the ``dry_run`` param the run renders and validates every invoice of the period through the same
+template and operator (``dry_run=True``), writes a preview report and writes nothing to Enlivy.
+
+Scheduling: monthly at midnight Europe/Berlin with data intervals (``CronDataIntervalTimetable``), so the
+run started on 1 November bills 1-31 October. ``catchup`` is off; missed months are billed with
+``airflow backfill create --dag-id enlivy_recurring_billing --from-date ... --to-date ...``, which is safe
+to repeat. A manual run (``airflow dags test enlivy_recurring_billing 2026-11-01``) bills the last complete
+month before its logical date.
+
+Configuration (read when the file is parsed, no API call): ``ENLIVY_PAYMENT_POKE_SECONDS`` (default 900)
+and ``ENLIVY_PAYMENT_TIMEOUT_SECONDS`` (default 3 days) bound the payment wait; reports go to the
+``report_dir`` param, else ``$ENLIVY_REPORT_DIR``, else ``$AIRFLOW_HOME/enlivy-reports``.
+See docs/recurring-billing.md.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pendulum
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
+from enlivy_provider.operators.invoices import EnlivyCreateInvoicesOperator
+
+from enlivy_provider.sensors.invoice_status import EnlivyInvoiceStatusSensor
+
+DAG_ID = "enlivy_recurring_billing"
+TIMEZONE = "Europe/Berlin"
+HERE = Path(__file__).resolve().parent
+INVOICES_TEMPLATE = "templates/monthly_invoices.json.j2"
+PAYMENT_POKE_SECONDS = float(os.environ.get("ENLIVY_PAYMENT_POKE_SECONDS", "900"))
+PAYMENT_TIMEOUT_SECONDS = float(os.environ.get("ENLIVY_PAYMENT_TIMEOUT_SECONDS", str(3 * 24 * 3600)))
+PAID_STATUSES = ("paid", "solved")
+
+
+# ------------------------------------------------------------------------------------------ pure helpers
+# Plain functions (no Airflow, no HTTP) so the billing rules can be read and unit-tested on their own.
+
+
+def billing_period(start: Any, end: Any, tz: str = TIMEZONE) -> dict[str, str]:
+    """The calendar days a data interval covers in ``tz``: ``{"start", "end" (inclusive), "label"}``."""
+    local_start = pendulum.instance(start).in_timezone(tz)
+    local_end = pendulum.instance(end).in_timezone(tz).subtract(days=1)
+    if local_end.date() < local_start.date():
+        raise ValueError(f"data interval {start} .. {end} is shorter than a day")
+    if (local_start.year, local_start.month) == (local_end.year, local_end.month):
+        label = local_start.format("MMMM YYYY")
+    else:
+        label = f"{local_start.to_date_string()} to {local_end.to_date_string()}"
+    return {"start": local_start.to_date_string(), "end": local_end.to_date_string(), "label": label}
+
+
+def resolve_path(value: str | None, default: str) -> Path:
+    """A data file path from a param: absolute, or relative to this DAG's folder."""
+    path = Path(value or default)
+    return path if path.is_absolute() else HERE / path
+
+
+def read_usage(usage_file: Path, start: str, end: str) -> dict[str, dict[str, Any]]:
+    """Sum the usage rows dated ``start``..``end`` (inclusive): ``{account: {metric: Decimal}}``.
+
+    Streams the CSV (columns ``date, account, metric, quantity``), so memory does not grow with its length.
+    """
+    import csv
+    from decimal import Decimal
+
+    totals: dict[str, dict[str, Any]] = {}
+    with usage_file.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            if start <= row["date"] <= end:  # ISO dates compare as strings
+                metrics = totals.setdefault(row["account"], {})
+                metrics[row["metric"]] = metrics.get(row["metric"], Decimal(0)) + Decimal(row["quantity"])
+    return totals
+
+
+def price_accounts(config: dict[str, Any], usage: dict[str, dict[str, Any]], period: dict[str, str]) -> list:
+    """Turn customers, plans and usage into what the invoice template needs (amounts as strings)."""
+    from decimal import Decimal
+
+    tax_classes = config["tax_classes"]
+    defaults = dict(config.get("invoice_defaults") or {})
+    accounts = []
+    for customer in config["customers"]:
+        plan = config["plans"][customer["plan"]]
+        currency = customer.get("currency", "EUR")
+        customer_tax = customer.get("tax")
+        meters = []
+        for code, rule in (plan.get("meters") or {}).items():
+            meter = config["meters"][code]
+            used = usage.get(customer["account"], {}).get(code, Decimal(0))
+            included = Decimal(str(rule.get("included", 0)))
+            billable = max(used - included, Decimal(0)) / Decimal(str(meter.get("unit_size", 1)))
+            meters.append(
+                {
+                    "code": code,
+                    "name": meter["name"],
+                    "unit": meter["unit"],
+                    "used": f"{used:,f}",
+                    "included": f"{included:,f}",
+                    "billable_quantity": _plain(billable),
+                    "price": rule["price"][currency],
+                    "product_id": meter.get("product_id"),
+                    "tax_class_id": tax_classes[customer_tax or meter.get("tax", "standard")],
+                }
+            )
+        invoice = {**defaults, "currency": currency}
+        for field in ("due_in_days", "payment_method", "delivery_method"):
+            if field in customer:
+                invoice[field] = customer[field]
+        invoice["note"] = f"{plan['name']}, usage from {period['start']} to {period['end']}."
+        accounts.append(
+            {
+                "key": customer["account"],
+                "name": customer.get("name", customer["account"]),
+                "customer": customer["customer"],
+                "invoice": invoice,
+                "plan": {
+                    "name": plan["name"],
+                    "fee": plan["monthly_fee"][currency],
+                    "product_id": plan.get("product_id"),
+                    "tax_class_id": tax_classes[customer_tax or "standard"],
+                },
+                "meters": meters,
+            }
+        )
+    return accounts
+
+
+def _plain(value: Any) -> str:
+    """A Decimal as a plain string without exponent or trailing zeros ("0", "12.5", "1234.567")."""
+    text = f"{value:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def format_table(rows: list[dict[str, str]], columns: list[tuple[str, str]]) -> str:
+    """A fixed-width text table; ``columns`` are ``(key, title)``; right-aligns the ``total`` column."""
+    widths = {key: max([len(title)] + [len(row.get(key, "")) for row in rows]) for key, title in columns}
+
+    def line(values: dict[str, str]) -> str:
+        cells = [
+            values.get(key, "").rjust(widths[key])
+            if key == "total"
+            else values.get(key, "").ljust(widths[key])
+            for key, _ in columns
+        ]
+        return "  ".join(cells).rstrip()
+
+    header = line({key: title for key, title in columns})
+    rule = "  ".join("-" * widths[key] for key, _ in columns)
+    return "\n".join([header, rule, *(line(row) for row in rows)])
+
+
+def report_dir(param_value: str | None) -> Path:
+    if param_value:
+        return Path(param_value)
+    if os.environ.get("ENLIVY_REPORT_DIR"):
+        return Path(os.environ["ENLIVY_REPORT_DIR"])
+    return Path(os.environ.get("AIRFLOW_HOME", "~/airflow")).expanduser() / "enlivy-reports"
+
+
+def money(currency: str | None, amount: Any) -> str:
+    from decimal import Decimal
+
+    return f"{currency or ''} {Decimal(str(amount)):,.2f}".strip()
+
+
+def _brief(invoices: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The few invoice fields the summary needs, JSON-safe (amounts as strings)."""
+    keep = (
+        "status",
+        "formatted_number",
+        "number",
+        "currency",
+        "total",
+        "due_at",
+        "organization_receiver_user_id",
+    )
+    return {
+        invoice_id: {
+            key: (str(value) if key == "total" else value) for key, value in invoice.items() if key in keep
+        }
+        for invoice_id, invoice in invoices.items()
+    }
+
+
+# ------------------------------------------------------------------------------------------ the DAG
+
+with DAG(
+    dag_id=DAG_ID,
+    description="Monthly usage-based invoices: plan fee + metered usage, created once, then wait for payment",
+    schedule=CronDataIntervalTimetable("0 0 1 * *", timezone=TIMEZONE),
+    start_date=pendulum.datetime(2026, 1, 1, tz=TIMEZONE),
+    catchup=False,
+    max_active_runs=3,
+    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=5)},
+    params={
+        "dry_run": Param(
+            False,
+            type="boolean",
+            description="Render and validate every invoice, write a preview, create none",
+        ),
+        "customers_file": Param(
+            "data/billing_customers.yaml",
+            type="string",
+            description="Customers, plans and prices (YAML); relative to the dags folder",
+        ),
+        "usage_file": Param(
+            "data/usage.csv", type="string", description="Daily usage: date,account,metric,quantity (CSV)"
+        ),
+        "report_dir": Param(
+            None, type=["null", "string"], description="Where previews and summaries are written"
+        ),
+    },
+    tags=["enlivy", "billing", "example"],
+    doc_md=__doc__,
+) as dag:
+
+    @task
+    def collect_usage(params: dict[str, Any], data_interval_start: Any, data_interval_end: Any) -> dict:
+        """Customers + plans + the period's usage -> priced accounts for the invoice template."""
+        import yaml
+
+        period = billing_period(data_interval_start, data_interval_end)
+        customers_file = resolve_path(params.get("customers_file"), "data/billing_customers.yaml")
+        with customers_file.open(encoding="utf-8") as handle:
+            config = yaml.safe_load(handle)
+        usage = read_usage(
+            resolve_path(params.get("usage_file"), "data/usage.csv"), period["start"], period["end"]
+        )
+        accounts = price_accounts(config, usage, period)
+        print(f"Billing {period['label']} ({period['start']} .. {period['end']}): {len(accounts)} customers")
+        return {"period": period, "accounts": accounts}
+
+    @task.branch
+    def choose_mode(params: dict[str, Any]) -> str:
+        return "preview_invoices" if params.get("dry_run") else "create_invoices"
+
+    preview_invoices = EnlivyCreateInvoicesOperator(
+        task_id="preview_invoices",
+        invoices=INVOICES_TEMPLATE,
+        if_exists="skip",
+        dry_run=True,
+        retries=0,
+    )
+
+    create_invoices = EnlivyCreateInvoicesOperator(
+        task_id="create_invoices",
+        invoices=INVOICES_TEMPLATE,
+        if_exists="skip",  # an invoice of the same customer and period already exists -> reuse it
+        skip_invalid=False,  # one invalid invoice stops the batch before any write
+        max_concurrency=8,
+    )
+
+    wait_for_payment = EnlivyInvoiceStatusSensor(
+        task_id="wait_for_payment",
+        invoice_ids=create_invoices.output,
+        target_statuses=PAID_STATUSES,
+        deferrable=True,
+        poke_interval=PAYMENT_POKE_SECONDS,
+        timeout=PAYMENT_TIMEOUT_SECONDS,
+        soft_fail=True,  # unpaid after the timeout: skip (list_unpaid shows them), do not fail the run
+        retries=0,
+    )
+
+    @task
+    def write_preview_report(preview: dict[str, Any], params: dict[str, Any], **context: Any) -> str:
+        """Write the dry run's invoices (lines and totals) as JSON and a readable table; fail if any is invalid."""
+        import json
+
+        from airflow.sdk.exceptions import AirflowFailException
+
+        usage = context["ti"].xcom_pull(task_ids="collect_usage")
+        period = usage["period"]
+        names = {account["key"]: account["name"] for account in usage["accounts"]}
+        previews = preview.get("previews") or []
+        invalid = preview.get("invalid") or []
+        rows = []
+        for item in previews:
+            totals = item.get("totals") or {}
+            rows.append(
+                {
+                    "customer": names.get(item.get("key"), item.get("key") or item.get("customer_id") or "?"),
+                    "lines": str(len(item.get("lines") or [])),
+                    "sub_total": money(item.get("currency"), totals.get("sub_total", 0)),
+                    "tax": money(item.get("currency"), totals.get("tax_total", 0)),
+                    "total": money(item.get("currency"), totals.get("total", 0)),
+                }
+            )
+        table = format_table(
+            rows,
+            [
+                ("customer", "customer"),
+                ("lines", "lines"),
+                ("sub_total", "net"),
+                ("tax", "tax"),
+                ("total", "total"),
+            ],
+        )
+        out_dir = report_dir(params.get("report_dir"))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        stem = f"billing-preview-{period['start'][:7]}"
+        (out_dir / f"{stem}.json").write_text(
+            json.dumps({"period": period, **preview}, indent=2, default=str), encoding="utf-8"
+        )
+        text = f"DRY RUN - invoices for {period['label']} ({period['start']} .. {period['end']}), nothing created\n"
+        text += table + "\n"
+        for problem in invalid:
+            text += f"INVALID {problem}\n"
+        (out_dir / f"{stem}.txt").write_text(text, encoding="utf-8")
+        print(text)
+        print(f"Preview written to {out_dir / stem}.txt and .json")
+        if invalid:
+            raise AirflowFailException(
+                f"{len(invalid)} invoice(s) of {period['label']} are invalid: {invalid}"
+            )
+        return str(out_dir / f"{stem}.txt")
+
+    @task(trigger_rule="none_failed_min_one_success")
+    def list_unpaid(created: dict[str, Any]) -> dict[str, Any]:
+        """After the wait (paid, timed out or skipped): read every invoice's status, log unpaid and overdue ones."""
+        from enlivy_provider.hooks.enlivy import EnlivyHook
+
+        ids = list(created.get("invoice_ids") or [])
+        hook = EnlivyHook()
+        invoices: dict[str, dict[str, Any]] = {}
+        for offset in range(0, len(ids), 30):  # the API's `ids` filter takes at most 30 ids
+            batch = ids[offset : offset + 30]
+            for invoice in hook.list_invoices(ids=batch, per_page=len(batch)):
+                invoices[invoice["id"]] = invoice
+        now = pendulum.now("UTC")
+        unpaid = []
+        for invoice_id in ids:
+            invoice = invoices.get(invoice_id, {"id": invoice_id, "status": "missing"})
+            if invoice.get("status") in PAID_STATUSES:
+                continue
+            due_at = invoice.get("due_at")
+            overdue = invoice.get("status") == "overdue" or bool(due_at and pendulum.parse(str(due_at)) < now)
+            unpaid.append(
+                {
+                    "id": invoice_id,
+                    "number": invoice.get("formatted_number") or invoice.get("number"),
+                    "customer_id": invoice.get("organization_receiver_user_id"),
+                    "total": money(invoice.get("currency"), invoice.get("total", 0)),
+                    "status": invoice.get("status"),
+                    "due_at": due_at,
+                    "overdue": overdue,
+                }
+            )
+        for item in unpaid:
+            flag = "OVERDUE" if item["overdue"] else "unpaid"
+            print(f"{flag}: {item['number']} {item['total']} ({item['status']}, due {item['due_at']})")
+        print(f"{len(unpaid)} of {len(ids)} invoices unpaid, {sum(i['overdue'] for i in unpaid)} overdue")
+        statuses = {invoice_id: invoices.get(invoice_id, {}).get("status", "missing") for invoice_id in ids}
+        return {"statuses": statuses, "unpaid": unpaid, "invoices": _brief(invoices)}
+
+    @task
+    def summary(
+        created: dict[str, Any], payments: dict[str, Any], params: dict[str, Any], **context: Any
+    ) -> list:
+        """Log a table of the period's invoices (customer, number, total, status) and write it to a file."""
+        from enlivy_provider.hooks.enlivy import EnlivyHook
+
+        usage = context["ti"].xcom_pull(task_ids="collect_usage")
+        period = usage["period"]
+        names = {
+            customer["id"]: customer.get("name") or customer.get("email") or customer["id"]
+            for customer in EnlivyHook().list_customers()
+        }
+        rows = []
+        for outcome in ("created", "skipped"):
+            for item in created.get(outcome) or []:
+                invoice = payments["invoices"].get(item["id"], {})
+                rows.append(
+                    {
+                        "customer": names.get(item.get("customer_id"), item.get("customer_id") or "?"),
+                        "number": item.get("formatted_number") or item.get("number") or item["id"],
+                        "total": money(item.get("currency"), (item.get("totals") or {}).get("total", 0)),
+                        "status": payments["statuses"].get(item["id"]) or invoice.get("status") or "?",
+                        "run": "created" if outcome == "created" else "already existed",
+                    }
+                )
+        for failure in created.get("failed") or []:
+            rows.append(
+                {"customer": str(failure.get("key")), "number": "-", "total": "-", "status": "FAILED"}
+            )
+        rows.sort(key=lambda row: row["number"])
+        table = format_table(
+            rows,
+            [
+                ("customer", "customer"),
+                ("number", "number"),
+                ("total", "total"),
+                ("status", "status"),
+                ("run", "this run"),
+            ],
+        )
+        counts = {outcome: len(created.get(outcome) or []) for outcome in ("created", "skipped", "failed")}
+        title = (
+            f"Invoices for {period['label']} ({period['start']} .. {period['end']}): "
+            f"{counts['created']} created, {counts['skipped']} already existed, {counts['failed']} failed; "
+            f"{len(payments['unpaid'])} unpaid"
+        )
+        out_dir = report_dir(params.get("report_dir"))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / f"billing-summary-{period['start'][:7]}.txt"
+        path.write_text(f"{title}\n{table}\n", encoding="utf-8")
+        print(f"{title}\n{table}\nSummary written to {path}")
+        return rows
+
+    usage = collect_usage()
+    mode = choose_mode()
+    usage >> mode >> [preview_invoices, create_invoices]
+    write_preview_report(preview_invoices.output)
+    payments = list_unpaid(create_invoices.output)
+    wait_for_payment >> payments
+    summary(create_invoices.output, payments)
