@@ -21,8 +21,8 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import DAG, Param, task
-from enlivy_provider.operators.invoices import EnlivyCreateInvoiceOperator
 
+from enlivy_provider.operators.invoices import EnlivyCreateInvoiceOperator
 from enlivy_provider.sensors.invoice_status import EnlivyInvoiceStatusSensor
 
 DAG_ID = "enlivy_event_invoice"
