@@ -470,15 +470,19 @@ class EnlivyExportInvoicesOperator(BaseOperator):
         except ValueError as exc:
             raise AirflowFailException(str(exc)) from exc
         destination = ObjectStoragePath(self.destination)
+        hook = EnlivyHook(enlivy_conn_id=self.enlivy_conn_id)
         try:
-            with EnlivyHook(enlivy_conn_id=self.enlivy_conn_id).get_client() as client:
-                return export_invoices(client, destination, self.updated_from, self.updated_to, self.settings)
+            return export_invoices(
+                hook.get_client(), destination, self.updated_from, self.updated_to, self.settings
+            )
         except EnlivyInvalidRequestError as exc:
             raise AirflowFailException(str(exc)) from exc
         except EnlivyAPIError as exc:
             if exc.retryable or exc.status >= 500:
                 raise
             raise AirflowFailException(f"Enlivy API refused the export: {exc}") from exc
+        finally:
+            hook.close()
 
 
 __all__ = [
