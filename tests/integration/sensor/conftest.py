@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -12,9 +11,6 @@ import pytest
 
 from enlivy_provider.client import EnlivyClient
 from enlivy_provider.emulator.seed import DEMO_CUSTOMERS
-
-# "GET /organizations/{<org param>}/invoices": the invoice list route, whatever the path parameter is called.
-LIST_ROUTE = re.compile(r"GET /organizations/\{[^}/]+\}/invoices")
 
 
 def invoice_payload(n: int, status: str = "pending", customer_id: str | None = None) -> dict[str, Any]:
@@ -93,13 +89,8 @@ def pay_later(mark_invoices: Callable[..., None]) -> Iterator[Callable[..., None
 
 @pytest.fixture
 def invoice_list_calls(enlivy_emulator: Any) -> Callable[[], int]:
-    """invoice_list_calls() -> how many invoice list requests reached the emulator since its counters were reset."""
-
-    def count() -> int:
-        routes = enlivy_emulator.counters()["routes"]
-        return sum(int(n) for route, n in routes.items() if LIST_ROUTE.fullmatch(route))
-
-    return count
+    """invoice_list_calls() -> invoice list requests that reached the emulator since its counters were reset."""
+    return lambda: int(enlivy_emulator.request_count("GET", "/organizations/{org}/invoices"))
 
 
 @pytest.fixture
