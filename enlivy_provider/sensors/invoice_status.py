@@ -148,10 +148,11 @@ class EnlivyInvoiceStatusSensor(BaseSensorOperator):
         except AirflowSensorTimeout as exc:
             raise AirflowSensorTimeout(self._timeout_message()) from exc
         except AirflowSkipException as exc:
-            # soft_fail/never_fail turned a timeout or a failure into a skip: say which invoices caused it.
-            if self._last_check is None or self._last_check.outcome == "pending":
-                raise AirflowSkipException(f"Skipped (soft_fail). {self._timeout_message()}") from exc
-            raise AirflowSkipException(f"Skipped (soft_fail). {self._last_check.failure_message()}") from exc
+            # soft_fail/never_fail turned a failure (raised from the poke, kept as the cause) or a timeout
+            # (no cause) into a skip with a generic text: say which invoices caused it.
+            if isinstance(exc.__cause__, AirflowFailException):
+                raise AirflowSkipException(f"Skipped (soft_fail). {exc.__cause__}") from exc
+            raise AirflowSkipException(f"Skipped (soft_fail). {self._timeout_message()}") from exc
 
     def _timeout_message(self) -> str:
         check = self._last_check or StatusCheck.unread(self._ids(), self._statuses()[0])

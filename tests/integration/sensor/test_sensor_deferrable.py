@@ -101,7 +101,7 @@ def test_failure_reached_while_deferred_fails_the_task(
 def test_timeout_while_deferred_lists_pending_and_soft_fail_skips(
     make_invoices: Callable[..., list[str]], enlivy_emulator: Any
 ) -> None:
-    ids = make_invoices(2)
+    ids = make_invoices(2, status="draft")
     enlivy_emulator.set_invoice_status(ids[0], "sent_email")
     trigger = _defer(_sensor(ids, timeout=0.5)).trigger
 
@@ -110,8 +110,8 @@ def test_timeout_while_deferred_lists_pending_and_soft_fail_skips(
 
     assert time.monotonic() - started < 5
     assert event.payload["status"] == "timeout"
-    assert event.payload["pending"] == {ids[0]: "sent_email", ids[1]: "pending"}
-    with pytest.raises(AirflowSensorTimeout, match=rf"{ids[0]} \(sent_email\), {ids[1]} \(pending\)"):
+    assert event.payload["pending"] == {ids[0]: "sent_email", ids[1]: "draft"}
+    with pytest.raises(AirflowSensorTimeout, match=rf"{ids[0]} \(sent_email\), {ids[1]} \(draft\)"):
         _sensor(ids).resume_execution("execute_complete", {"event": event.payload}, {})
     with pytest.raises(AirflowSkipException):
         _sensor(ids, soft_fail=True).resume_execution("execute_complete", {"event": event.payload}, {})

@@ -104,7 +104,7 @@ def test_deleted_invoice_fails_as_deleted(
 def test_timeout_lists_the_pending_invoices_and_their_statuses(
     make_invoices: Callable[..., list[str]], enlivy_emulator: Any
 ) -> None:
-    ids = make_invoices(3)
+    ids = make_invoices(3, status="draft")
     enlivy_emulator.set_invoice_status(ids[0], "paid")
     enlivy_emulator.set_invoice_status(ids[2], "sent_email")
 
@@ -113,7 +113,7 @@ def test_timeout_lists_the_pending_invoices_and_their_statuses(
 
     message = str(raised.value)
     assert "2 of 3 invoice(s) still pending" in message
-    assert f"{ids[1]} (pending)" in message and f"{ids[2]} (sent_email)" in message
+    assert f"{ids[1]} (draft)" in message and f"{ids[2]} (sent_email)" in message
     assert ids[0] not in message
 
 
@@ -161,3 +161,12 @@ def test_bad_token_fails_without_retry_and_without_leaking_it(
 
     assert bad_token not in str(raised.value)
     assert bad_token not in caplog.text
+
+
+def test_soft_fail_skips_on_a_bad_token_saying_why(
+    make_invoices: Callable[..., list[str]], bad_token_conn_id: str
+) -> None:
+    ids = make_invoices(1)
+
+    with pytest.raises(AirflowSkipException, match="401"):
+        _sensor(ids, enlivy_conn_id=bad_token_conn_id, soft_fail=True).execute({})
