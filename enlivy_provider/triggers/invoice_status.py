@@ -29,6 +29,9 @@ from enlivy_provider.invoice_status import (
     afetch_statuses,
     classify,
     is_transient,
+    normalize_invoice_ids,
+    normalize_statuses,
+    validate_status_sets,
 )
 
 EVENT_STATUSES = ("success", "failure", "timeout", "error")
@@ -102,9 +105,13 @@ class EnlivyInvoiceStatusTrigger(BaseTrigger):
         max_backoff: float = 300.0,
     ) -> None:
         super().__init__()
-        self.invoice_ids = list(invoice_ids)
-        self.target_statuses = list(target_statuses or ["paid"])
-        self.failure_statuses = list(failure_statuses if failure_statuses is not None else ["cancelled"])
+        self.invoice_ids = normalize_invoice_ids(invoice_ids)
+        targets = normalize_statuses(target_statuses or ["paid"], name="target_statuses")
+        failures = normalize_statuses(
+            ["cancelled"] if failure_statuses is None else failure_statuses, name="failure_statuses"
+        )
+        validate_status_sets(targets, failures)
+        self.target_statuses, self.failure_statuses = list(targets), list(failures)
         self.enlivy_conn_id = enlivy_conn_id
         self.poll_interval = float(poll_interval)
         self.end_time = None if end_time is None else float(end_time)
@@ -148,6 +155,7 @@ class EnlivyInvoiceStatusTrigger(BaseTrigger):
     async def _poll(self, client: AsyncEnlivyClient) -> InvoiceStatusEvent:
         last = StatusCheck.unread(self.invoice_ids, self.target_statuses)
         errors_in_row = 0
+        last_error = ""
         while True:
             try:
                 observed = await afetch_statuses(client, self.invoice_ids)
@@ -157,12 +165,13 @@ class EnlivyInvoiceStatusTrigger(BaseTrigger):
                         "error", f"Enlivy API error while checking invoice statuses: {exc}"
                     )
                 errors_in_row += 1
+                last_error = f" (the last {errors_in_row} check(s) failed: {exc})"
                 delay = backoff_delay(errors_in_row, self.poll_interval, self.max_backoff)
                 if isinstance(exc, EnlivyRateLimitError) and exc.retry_after:
                     delay = max(delay, float(exc.retry_after))
                 self.log.warning("Transient error #%d, next check in %.1f s: %s", errors_in_row, delay, exc)
             else:
-                errors_in_row = 0
+                errors_in_row, last_error = 0, ""
                 last = classify(self.invoice_ids, observed, self.target_statuses, self.failure_statuses)
                 if last.outcome == "success":
                     return InvoiceStatusEvent.from_check(
@@ -176,5 +185,6 @@ class EnlivyInvoiceStatusTrigger(BaseTrigger):
                 delay = self.poll_interval
             remaining = None if self.end_time is None else self.end_time - time.time()
             if remaining is not None and remaining <= 0:
-                return InvoiceStatusEvent.from_check(last, status="timeout", message=last.timeout_message())
+                message = last.timeout_message() + last_error
+                return InvoiceStatusEvent.from_check(last, status="timeout", message=message)
             await asyncio.sleep(delay if remaining is None else min(delay, remaining))

@@ -62,6 +62,19 @@ def test_transient_errors_are_retried_with_backoff_without_ending_the_wait(
     assert time.monotonic() - started >= 0.5 * 0.4 * 3
 
 
+def test_api_down_until_the_deadline_is_a_timeout_saying_why(
+    make_invoices: Callable[..., list[str]], enlivy_emulator: Any, no_retry_conn_id: str
+) -> None:
+    ids = make_invoices(1)
+    enlivy_emulator.add_fault("GET", "/organizations/*/invoices", "error", status=503, times=1000)
+
+    payload = _only_event(_trigger(ids, enlivy_conn_id=no_retry_conn_id, end_time=time.time() + 1.0))
+
+    assert payload["status"] == "timeout"
+    assert payload["pending"] == {ids[0]: None}
+    assert "status not read" in payload["message"] and "503" in payload["message"]
+
+
 def test_rate_limit_is_waited_out(make_invoices: Callable[..., list[str]], enlivy_emulator: Any) -> None:
     ids = make_invoices(1, status="paid")
     enlivy_emulator.add_fault("GET", "/organizations/*/invoices", "rate_limit", retry_after=1, times=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from typing import Any
@@ -54,6 +55,20 @@ def test_serialize_carries_no_secret_and_no_client() -> None:
         "end_time",
         "max_backoff",
     }
+
+
+def test_trigger_normalises_and_checks_its_arguments_like_the_sensor() -> None:
+    trigger = EnlivyInvoiceStatusTrigger(
+        invoice_ids={"invoice_ids": ["b", "a", "b"]}, target_statuses=["PAID"], failure_statuses=[]
+    )
+    assert (trigger.invoice_ids, trigger.target_statuses, trigger.failure_statuses) == (
+        ["b", "a"],
+        ["paid"],
+        [],
+    )
+    assert EnlivyInvoiceStatusTrigger(invoice_ids=["a"]).failure_statuses == ["cancelled"]
+    with pytest.raises(ValueError, match="both in target_statuses and failure_statuses"):
+        EnlivyInvoiceStatusTrigger(invoice_ids=["a"], target_statuses=["paid"], failure_statuses=["paid"])
 
 
 def test_backoff_grows_and_is_capped() -> None:
@@ -167,3 +182,11 @@ def test_overlapping_statuses_fail_before_any_request() -> None:
     sensor = _sensor(target_statuses=["paid"], failure_statuses=["paid"], enlivy_conn_id="does_not_exist")
     with pytest.raises(ValueError, match="both in target_statuses and failure_statuses"):
         sensor.execute({})
+
+
+def test_deferrable_defaults_to_the_operators_default_deferrable_setting() -> None:
+    from airflow.sdk import conf
+
+    default = inspect.signature(EnlivyInvoiceStatusSensor.__init__).parameters["deferrable"].default
+    assert default is conf.getboolean("operators", "default_deferrable", fallback=False)
+    assert _sensor().deferrable is default
