@@ -80,6 +80,7 @@ class EnlivyInvoiceStatusSensor(BaseSensorOperator):
         self.enlivy_conn_id = enlivy_conn_id
         self.deferrable = deferrable
         self._last_check: StatusCheck | None = None
+        self._last_error = ""
 
     @cached_property
     def hook(self) -> EnlivyHook:
@@ -109,9 +110,10 @@ class EnlivyInvoiceStatusSensor(BaseSensorOperator):
         except EnlivyError as exc:
             if is_transient(exc):
                 self.log.warning("Could not read invoice statuses (will check again): %s", exc)
+                self._last_error = f" (the last check failed: {exc})"
                 return None
             raise AirflowFailException(f"Enlivy API error while checking invoice statuses: {exc}") from exc
-        self._last_check = classify(ids, observed, targets, failures)
+        self._last_check, self._last_error = classify(ids, observed, targets, failures), ""
         return self._last_check
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
@@ -157,7 +159,7 @@ class EnlivyInvoiceStatusSensor(BaseSensorOperator):
     def _timeout_message(self) -> str:
         check = self._last_check or StatusCheck.unread(self._ids(), self._statuses()[0])
         self._log_pending(check.pending)
-        return check.timeout_message()
+        return check.timeout_message() + self._last_error
 
     def _log_pending(self, pending: dict[str, str | None]) -> None:
         """Every pending invoice, one per line (the exception message stops after 50)."""

@@ -148,6 +148,16 @@ def test_transient_errors_do_not_end_the_wait(
     assert invoice_list_calls() == 3
 
 
+def test_api_down_until_the_timeout_says_why(
+    make_invoices: Callable[..., list[str]], enlivy_emulator: Any, no_retry_conn_id: str
+) -> None:
+    ids = make_invoices(1)
+    enlivy_emulator.add_fault("GET", "/organizations/*/invoices", "error", status=503, times=1000)
+
+    with pytest.raises(AirflowSensorTimeout, match=rf"{ids[0]} \(status not read\).*503"):
+        _sensor(ids, enlivy_conn_id=no_retry_conn_id, timeout=0.5).execute({})
+
+
 def test_bad_token_fails_without_retry_and_without_leaking_it(
     make_invoices: Callable[..., list[str]],
     bad_token_conn_id: str,
