@@ -46,7 +46,8 @@ class InvoiceValidationError(ValueError):
         self.subject = subject
         count = len(self.issues)
         lines = "\n".join(f"  - {issue}" for issue in self.issues)
-        super().__init__(f"{subject} is invalid ({count} problem{'s' if count != 1 else ''}):\n{lines}")
+        head = subject if subject.endswith("invalid") else f"{subject} is invalid"
+        super().__init__(f"{head} ({count} problem{'s' if count != 1 else ''}):\n{lines}")
 
     @property
     def messages(self) -> list[str]:

@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 
 class RateLimiter:
-    """Allow at most ``rate`` calls per second on average (bursts up to ``burst``); thread-safe.
-
-    ``acquire()`` blocks until the call may go. ``rate=None`` disables the limit.
+    """Allow at most ``rate`` calls per second (a token bucket holding ``burst`` tokens, default 1: calls are
+    spaced evenly, ``1/rate`` seconds apart); thread-safe. ``acquire()`` blocks until the call may go.
+    ``rate=None`` disables the limit.
     """
 
     def __init__(
@@ -24,7 +24,7 @@ class RateLimiter:
         if rate is not None and rate <= 0:
             raise ValueError(f"max_requests_per_second must be > 0 (got {rate})")
         self.rate = rate
-        self._capacity = float(burst if burst is not None else max(1, int(rate or 1)))
+        self._capacity = float(burst if burst is not None else 1)
         self._tokens = self._capacity
         self._clock = clock
         self._sleep = sleep

@@ -318,6 +318,17 @@ def _invoice_id(value: Any) -> tuple[str | None, list[ValidationIssue]]:
     ]
 
 
+def _label(customer: Any, index: int) -> str:
+    """How an invalid bulk entry is named in the result when it has neither key nor resolved customer."""
+    if isinstance(customer, str) and customer.strip():
+        return customer.strip()
+    if isinstance(customer, Mapping):
+        found = customer.get("id") or customer.get("email")
+        if isinstance(found, str) and found:
+            return found
+    return f"#{index}"
+
+
 def _status_list(value: Any) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -411,7 +422,8 @@ class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
             if invalid and not self.skip_invalid:
                 raise InvoiceValidationError(
                     [issue for entry in invalid for issue in entry["issues"]],
-                    subject=f"{len(invalid)} of {len(results)} invoice specs",
+                    subject=f"{len(invalid)} of {len(results)} invoice specs "
+                    + ("is invalid" if len(invalid) == 1 else "are invalid"),
                 )
             for entry in invalid:
                 self.log.warning(
@@ -466,7 +478,9 @@ class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
                     spec.draft.payload(customer_id or "org_user_unresolved"), catalog, prefix=spec.path
                 )
                 issues += found
-            key = (spec.key if spec else result.key) or customer_id or f"#{result.index}"
+            key = (
+                (spec.key if spec else result.key) or customer_id or _label(result.raw_customer, result.index)
+            )
             if spec is not None and key in seen_keys:
                 issues.append(
                     ValidationIssue(

@@ -62,3 +62,32 @@ def duplicates(emulator: Any) -> int:
 @pytest.fixture(autouse=True)
 def _emulator_connection(enlivy_airflow_connection: Any) -> Any:
     return enlivy_airflow_connection
+
+
+class Failures:
+    """Collects the exception of every failed task (an ``on_failure_callback``), to assert on its text."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, str]] = []
+
+    def __call__(self, context: Any) -> None:
+        exc = context.get("exception")
+        self.seen.append((context["ti"].task_id, type(exc).__name__, str(exc)))
+
+    def text(self) -> str:
+        return "\n".join(message for _, _, message in self.seen)
+
+
+@pytest.fixture
+def failures() -> Failures:
+    return Failures()
+
+
+@pytest.fixture
+def connection_extra(enlivy_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """connection_extra(**extra): point enlivy_default at the emulator with these extras."""
+
+    def set_extra(**extra: Any) -> None:
+        monkeypatch.setenv("AIRFLOW_CONN_ENLIVY_DEFAULT", enlivy_emulator.connection_json(**extra))
+
+    return set_extra

@@ -1,0 +1,186 @@
+"""EnlivyCreateInvoicesOperator: inputs, results, skip_invalid, rate limit, progress lines, per-item failures."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.sdk import task
+from conftest import CUSTOMERS, OCTOBER, PLATFORM, Failures, live_invoices, make_dag, new_dag_id, result, run
+
+from enlivy_provider.emulator import seed
+from enlivy_provider.operators.invoices import EnlivyCreateInvoicesOperator
+
+INVOICES = "/organizations/*/invoices"
+LINE = {"product_id": PLATFORM, "quantity": 1}
+
+
+def specs(n: int = len(CUSTOMERS)) -> list[dict[str, Any]]:
+    return [{"customer": CUSTOMERS[i], "line_items": [LINE]} for i in range(n)]
+
+
+def test_specs_from_a_jinja_json_file(enlivy_emulator: Any, tmp_path: Path) -> None:
+    template = (
+        "[{% for c in params.customers %}"
+        '{"customer": {"email": "{{ c.email }}"}, "line_items": [{"name": "Seats", "quantity": {{ c.seats }}, '
+        '"price": "12.50", "tax_class_id": "' + seed.TAX_CLASS_STANDARD_ID + '"}]}'
+        "{{ ',' if not loop.last }}{% endfor %}]"
+    )
+    (tmp_path / "specs.json.j2").write_text(template)
+    customers = [{"email": c.email, "seats": n + 1} for n, c in enumerate(seed.DEMO_CUSTOMERS[:4])]
+    with make_dag(
+        new_dag_id("bulk_file"), template_searchpath=[str(tmp_path)], params={"customers": customers}
+    ) as dag:
+        EnlivyCreateInvoicesOperator(
+            task_id="bulk",
+            invoices="specs.json.j2",
+            invoice_defaults={"currency": "EUR"},
+            billing_period=OCTOBER,
+        )
+    states, dag_run = run(dag)
+    assert states == {"bulk": "success"}
+    out = result(dag_run, "bulk")
+    assert [s["customer_id"] for s in out["created"]] == [c.id for c in seed.DEMO_CUSTOMERS[:4]]
+    assert [s["totals"]["total"] for s in out["created"]] == ["14.88", "29.75", "44.63", "59.50"]
+    assert out["invoice_ids"] == [s["id"] for s in out["created"]]
+    assert out["skipped"] == out["failed"] == out["invalid"] == []
+
+
+def test_specs_from_xcom_with_per_spec_overrides(enlivy_emulator: Any) -> None:
+    with make_dag(new_dag_id("bulk_xcom")) as dag:
+
+        @task
+        def build() -> list[dict[str, Any]]:
+            out = specs(3)
+            out[1]["invoice"] = {"currency": "USD", "status": "pending"}
+            out[1]["line_items"] = [{"name": "Custom", "quantity": 2, "price": 9.99}]
+            out[2]["billing_period"] = {"start": "2026-09-01", "end": "2026-09-30"}
+            return out
+
+        EnlivyCreateInvoicesOperator(
+            task_id="bulk", invoices=build(), invoice_defaults={"currency": "EUR"}, billing_period=OCTOBER
+        )
+    states, dag_run = run(dag)
+    assert states == {"build": "success", "bulk": "success"}
+    created = result(dag_run, "bulk")["created"]
+    assert [(s["currency"], s["status"]) for s in created] == [
+        ("EUR", "draft"),
+        ("USD", "pending"),
+        ("EUR", "draft"),
+    ]
+    stored = {i["id"]: i for i in enlivy_emulator.invoices()}
+    assert stored[created[2]["id"]]["line_items"][0]["billing_period_started_at"] == "2026-09-01"
+
+
+def test_skip_invalid_creates_the_valid_ones(enlivy_emulator: Any) -> None:
+    bad = specs(5)
+    bad[2]["line_items"] = [{"product_id": PLATFORM, "quantity": "lots"}]
+    with make_dag(new_dag_id("bulk_skip_invalid")) as dag:
+        EnlivyCreateInvoicesOperator(
+            task_id="bulk",
+            invoices=bad,
+            invoice_defaults={"currency": "EUR"},
+            billing_period=OCTOBER,
+            skip_invalid=True,
+        )
+    states, dag_run = run(dag)
+    assert states == {"bulk": "success"}
+    out = result(dag_run, "bulk")
+    assert len(out["created"]) == 4
+    assert out["invalid"] == [
+        {
+            "key": CUSTOMERS[2],
+            "customer": CUSTOMERS[2],
+            "errors": ["invoices[2].line_items[0].quantity: must be a number (got 'lots')"],
+        }
+    ]
+    assert len(live_invoices(enlivy_emulator)) == 4
+
+
+def test_two_specs_for_one_customer_need_distinct_keys(enlivy_emulator: Any, failures: Failures) -> None:
+    twice = [*specs(2), {"customer": {"email": seed.DEMO_CUSTOMERS[0].email}, "line_items": [LINE]}]
+    with make_dag(new_dag_id("bulk_dup_keys")) as dag:
+        EnlivyCreateInvoicesOperator(
+            task_id="bulk", invoices=twice, invoice_defaults={"currency": "EUR"}, on_failure_callback=failures
+        )
+        EnlivyCreateInvoicesOperator(
+            task_id="keyed",
+            invoices=[{**s, "key": f"line-{n}"} for n, s in enumerate(twice)],
+            invoice_defaults={"currency": "EUR"},
+        )
+    states, _ = run(dag)
+    assert states == {"bulk": "failed", "keyed": "success"}
+    assert f"invoices[2]: duplicate key '{CUSTOMERS[0]}' (also invoices[0])" in failures.text()
+    assert len(live_invoices(enlivy_emulator)) == 3
+
+
+def test_dry_run_previews_every_spec_and_writes_nothing(enlivy_emulator: Any) -> None:
+    with make_dag(new_dag_id("bulk_dry")) as dag:
+        EnlivyCreateInvoicesOperator(
+            task_id="bulk",
+            invoices=specs(),
+            invoice_defaults={"currency": "EUR"},
+            billing_period=OCTOBER,
+            dry_run=True,
+        )
+    states, dag_run = run(dag)
+    assert states == {"bulk": "success"}
+    out = result(dag_run, "bulk")
+    assert out["dry_run"] is True and out["invalid"] == []
+    assert [p["totals"]["total"] for p in out["previews"]] == ["236.81"] * len(CUSTOMERS)
+    assert enlivy_emulator.write_count() == 0
+
+
+def test_a_rejected_item_fails_the_task_after_all_others_were_attempted(
+    enlivy_emulator: Any, failures: Failures
+) -> None:
+    enlivy_emulator.add_fault("POST", INVOICES, "error", status=422, times=1)
+    with make_dag(new_dag_id("bulk_4xx")) as dag:
+        EnlivyCreateInvoicesOperator(
+            task_id="bulk", invoices=specs(), invoice_defaults={"currency": "EUR"}, billing_period=OCTOBER,
+            max_concurrency=1, retries=2, on_failure_callback=failures,
+        )  # fmt: skip
+    states, dag_run = run(dag)
+    assert states == {"bulk": "failed"}
+    assert [kind for _, kind, _ in failures.seen] == ["AirflowFailException"]  # a 4xx is not retried
+    assert "1 of 6 invoices failed (created 5, skipped 0)" in failures.text()
+    assert len(live_invoices(enlivy_emulator)) == 5
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from airflow_support import xcom_result  # noqa: F401  (the partial result is kept under "bulk_result")
+
+    with create_session() as session:
+        row = (
+            session.query(XComModel).filter_by(run_id=dag_run.run_id, task_id="bulk", key="bulk_result").one()
+        )
+        partial = XComModel.deserialize_value(row)
+    assert len(partial["created"]) == 5 and partial["failed"][0]["retryable"] is False
+
+
+def test_client_side_rate_limit_spaces_requests(enlivy_emulator: Any) -> None:
+    with make_dag(new_dag_id("bulk_rate")) as dag:
+        EnlivyCreateInvoicesOperator(
+            task_id="bulk", invoices=specs(5), invoice_defaults={"currency": "EUR"}, billing_period=OCTOBER,
+            max_concurrency=5, max_requests_per_second=10,
+        )  # fmt: skip
+    started = time.monotonic()
+    states, _ = run(dag)
+    assert states == {"bulk": "success"}
+    assert time.monotonic() - started >= 0.9  # 10 requests (lookup + create per item) at 10/s: >= 0.9 s
+
+
+def test_progress_lines_are_logged(enlivy_emulator: Any, capfd: pytest.CaptureFixture[str]) -> None:
+    with make_dag(new_dag_id("bulk_progress")) as dag:
+        EnlivyCreateInvoicesOperator(
+            task_id="bulk", invoices=specs(), invoice_defaults={"currency": "EUR"}, progress_interval=0
+        )
+    states, _ = run(dag)
+    assert states == {"bulk": "success"}
+    out = capfd.readouterr().out
+    assert "create invoices: 3/6 done" in out
+    assert "create invoices: 6/6 done (6 created, 0 skipped, 0 failed)" in out
+    assert "ETA" in out
+    assert json.dumps(enlivy_emulator.token)[1:-1] not in out
