@@ -127,7 +127,7 @@ with DAG(
 
     wait_for_payment = EnlivyInvoiceStatusSensor(
         task_id="wait_for_payment",
-        invoice_ids=create_invoice.output["id"],
+        invoice_ids=create_invoice.output,  # the summary dict: its "id"
         target_statuses=("paid", "solved"),
         deferrable=True,
         poke_interval=PAYMENT_POKE_SECONDS,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,17 +12,27 @@ from dag_helpers import DAGS_DIR
 TEST_ENV = {"ENLIVY_PAYMENT_POKE_SECONDS": "0.5", "ENLIVY_PAYMENT_TIMEOUT_SECONDS": "30"}
 
 
-@pytest.fixture(scope="session")
-def example_dagbag() -> Any:
-    """dags/ parsed once per session with DagBag (no examples), with the short payment waits above."""
+def parse_example_dags(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """dags/ parsed with DagBag (as the dag-processor does), with the short payment waits above."""
     from airflow.dag_processing.dagbag import DagBag
 
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in TEST_ENV.items():
-            patch.setenv(key, value)
-        bag = DagBag(dag_folder=str(DAGS_DIR))
+    for key, value in TEST_ENV.items():
+        monkeypatch.setenv(key, value)
+    bag = DagBag(dag_folder=str(DAGS_DIR))
     assert bag.import_errors == {}, bag.import_errors
     return bag
+
+
+# Parsed again for every test: dag.test() runs tasks in this process and Airflow merges a run's conf into
+# the task objects' params, so a DAG object must not be shared by runs with different conf.
+@pytest.fixture
+def billing_dag(monkeypatch: pytest.MonkeyPatch) -> Any:
+    return parse_example_dags(monkeypatch).get_dag("enlivy_recurring_billing")
+
+
+@pytest.fixture
+def event_dag(monkeypatch: pytest.MonkeyPatch) -> Any:
+    return parse_example_dags(monkeypatch).get_dag("enlivy_event_invoice")
 
 
 @pytest.fixture
@@ -32,21 +41,3 @@ def report_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "reports"
     monkeypatch.setenv("ENLIVY_REPORT_DIR", str(path))
     return path
-
-
-def _dag_restoring_sensor_timeout(bag: Any, dag_id: str) -> Iterator[Any]:
-    dag = bag.get_dag(dag_id)
-    sensor = dag.get_task("wait_for_payment")
-    timeout = sensor.timeout
-    yield dag
-    sensor.timeout = timeout  # a test may shorten it
-
-
-@pytest.fixture
-def billing_dag(example_dagbag: Any) -> Iterator[Any]:
-    yield from _dag_restoring_sensor_timeout(example_dagbag, "enlivy_recurring_billing")
-
-
-@pytest.fixture
-def event_dag(example_dagbag: Any) -> Iterator[Any]:
-    yield from _dag_restoring_sensor_timeout(example_dagbag, "enlivy_event_invoice")

@@ -1,0 +1,135 @@
+"""dags/enlivy_event_invoice.py: typed params refused by Airflow itself, one invoice per event reference."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from airflow_support import run_dag, sync_dag_to_db, task_states, xcom_result
+from dag_helpers import live_invoices
+
+GLOBEX_ID = "org_user_2qD7mZ0demoCustomer000001"
+
+
+def event(reference: str = "order-1001", **overrides: Any) -> dict[str, Any]:
+    conf: dict[str, Any] = {
+        "reference": reference,
+        "customer_email": "billing@globex.example",
+        "currency": "EUR",
+        "items": [
+            {"name": "Onboarding workshop", "quantity": "1", "unit_price": "450.00", "unit": "day"},
+            {"name": "Extra seats", "quantity": "3", "unit_price": "19.90"},
+        ],
+        "send_email": False,
+        "wait_for_payment": False,
+    }
+    conf.update(overrides)
+    return conf
+
+
+@pytest.fixture
+def emulator(enlivy_airflow_connection: Any) -> Any:
+    return enlivy_airflow_connection
+
+
+def test_same_event_twice_creates_one_invoice(event_dag: Any, emulator: Any) -> None:
+    first = run_dag(event_dag, run_conf=event("order-1001"))
+    second = run_dag(event_dag, run_conf=event("order-1001"))
+
+    assert str(first.state) == "success", task_states(first)
+    assert str(second.state) == "success", task_states(second)
+    invoices = live_invoices(emulator)
+    assert len(invoices) == 1
+    assert xcom_result(first, "create_invoice")["id"] == xcom_result(second, "create_invoice")["id"]
+    invoice = invoices[0]
+    assert invoice["organization_receiver_user_id"] == GLOBEX_ID
+    assert Decimal(str(invoice["total"])) == Decimal("509.70")  # 450.00 + 3 x 19.90, no tax class: no tax
+    assert [line["name_lang_map"]["en"] for line in invoice["line_items"]] == [
+        "Onboarding workshop",
+        "Extra seats",
+    ]
+
+
+def test_different_events_create_different_invoices(event_dag: Any, emulator: Any) -> None:
+    run_dag(event_dag, run_conf=event("order-1001"))
+    run_dag(event_dag, run_conf=event("order-1002", currency="USD"))
+
+    assert sorted(inv["currency"] for inv in live_invoices(emulator)) == ["EUR", "USD"]
+
+
+def test_sends_the_invoice_once_and_waits_for_payment(event_dag: Any, emulator: Any) -> None:
+    emulator.configure(auto_pay_after=0.5)
+
+    dr = run_dag(event_dag, run_conf=event("order-2001", send_email=True, wait_for_payment=True))
+    run_dag(event_dag, run_conf=event("order-2001", send_email=True, wait_for_payment=True))
+
+    assert str(dr.state) == "success", task_states(dr)
+    assert task_states(dr)["wait_for_payment"] == "success"
+    invoice_id = xcom_result(dr, "create_invoice")["id"]
+    assert xcom_result(dr, "wait_for_payment") == {invoice_id: "paid"}
+    assert emulator.request_count("POST", "/organizations/{org}/invoices/{id}/email") >= 2  # one per run
+    emails = [mail for mail in emulator.emails() if mail.get("organization_invoice_id") == invoice_id]
+    assert len(emails) == 1, emails  # the second run's request was an idempotent replay
+
+
+def test_skips_email_and_payment_wait_when_not_asked(event_dag: Any, emulator: Any) -> None:
+    dr = run_dag(event_dag, run_conf=event("order-3001"))
+
+    states = task_states(dr)
+    assert states["create_invoice"] == "success"
+    assert states["send_invoice_email"] == "skipped"
+    assert states["wait_for_payment"] == "skipped"
+    assert emulator.emails() == []
+
+
+BAD_EVENTS = {
+    "missing reference": {"reference": None},
+    "not an email": {"customer_email": "globex"},
+    "no items": {"items": []},
+    "item without price": {"items": [{"name": "x", "quantity": "1"}]},
+    "unknown item field": {"items": [{"name": "x", "quantity": "1", "unit_price": "1", "colour": "red"}]},
+    "amount with a comma": {"items": [{"name": "x", "quantity": "1", "unit_price": "1,50"}]},
+    "unknown currency": {"currency": "EURO"},
+}
+
+
+def bad_event(case: str) -> dict[str, Any]:
+    conf = event(f"bad-{case.replace(' ', '-')}")
+    conf.update(BAD_EVENTS[case])
+    return {key: value for key, value in conf.items() if value is not None}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_EVENTS))
+def test_bad_conf_is_refused_before_a_run_exists(event_dag: Any, emulator: Any, case: str) -> None:
+    from airflow.sdk.exceptions import ParamValidationError
+
+    with pytest.raises(ParamValidationError):
+        run_dag(event_dag, run_conf=bad_event(case))
+    assert emulator.write_count() == 0
+
+
+@pytest.fixture
+def rest_api(event_dag: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Airflow's own REST API app (in process), with the event DAG in the metadata DB."""
+    from fastapi.testclient import TestClient
+
+    monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "True")
+    from airflow.api_fastapi.app import create_app
+
+    sync_dag_to_db(event_dag)
+    with TestClient(create_app(apps="core")) as client:
+        yield client
+
+
+def test_rest_api_refuses_bad_conf_and_accepts_a_good_event(rest_api: Any) -> None:
+    url = "/api/v2/dags/enlivy_event_invoice/dagRuns"
+
+    refused = rest_api.post(url, json={"logical_date": None, "conf": bad_event("not an email")})
+    accepted = rest_api.post(url, json={"logical_date": None, "conf": event("order-4001")})
+
+    assert refused.status_code == 400, refused.text
+    assert "customer_email" in refused.text
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["conf"]["reference"] == "order-4001"
