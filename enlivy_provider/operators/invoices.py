@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from enlivy_provider.hooks.enlivy import EnlivyHook
 
 TEMPLATE_EXT = (".json", ".json.j2")
+PREVIEWS_LOGGED = 20  # a bulk dry run logs this many previews in full
 
 
 @dataclass(frozen=True)
@@ -434,8 +435,12 @@ class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
                 for e in invalid
             ]
             if self.is_dry_run:
-                for item in items:
+                for item in items[:PREVIEWS_LOGGED]:
                     self.log.info("%s", item.preview.render_text())
+                if len(items) > PREVIEWS_LOGGED:
+                    self.log.info(
+                        "... and %d more previews (all in the returned XCom)", len(items) - PREVIEWS_LOGGED
+                    )
                 self.log.info("dry_run: nothing written")
                 return {
                     "dry_run": True,
