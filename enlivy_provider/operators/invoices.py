@@ -49,7 +49,8 @@ PREVIEWS_LOGGED = 20  # a bulk dry run logs this many previews in full
 
 @dataclass(frozen=True)
 class RunInfo:
-    """What the operators take from the run: a reference date (for ``due_in_days``) and the data interval."""
+    """What the operators take from the run: a reference date (for ``due_in_days``) and the data interval,
+    both in the DAG's time zone."""
 
     reference_date: dt.date | None
     data_interval: tuple[dt.datetime, dt.datetime] | None
@@ -60,6 +61,11 @@ class RunInfo:
         dag_run = context.get("dag_run")
         anchor = logical_date or getattr(dag_run, "run_after", None)
         start, end = context.get("data_interval_start"), context.get("data_interval_end")
+        # Whole days in the DAG's time zone: a Europe/Berlin month starts at 22:00 or 23:00 UTC the day before.
+        tz = getattr(context.get("dag"), "timezone", None)
+        if tz is not None and start is not None and end is not None:
+            start, end = start.astimezone(tz), end.astimezone(tz)
+            anchor = anchor.astimezone(tz) if anchor is not None else None
         return cls(
             reference_date=anchor.date() if anchor is not None else None,
             data_interval=(start, end) if start is not None and end is not None else None,

@@ -208,3 +208,30 @@ def test_billing_period_from_the_data_interval(enlivy_emulator: Any) -> None:
         "2026-10-01",
         "2026-10-31",
     )
+
+
+def test_data_interval_days_are_taken_in_the_dags_time_zone(enlivy_emulator: Any) -> None:
+    import pendulum
+    from airflow.sdk import CronDataIntervalTimetable
+
+    schedule = CronDataIntervalTimetable("0 0 1 * *", timezone="Europe/Berlin")
+    with make_dag(
+        new_dag_id("interval_tz"),
+        schedule=schedule,
+        start_date=pendulum.datetime(2026, 1, 1, tz="Europe/Berlin"),
+    ) as dag:
+        EnlivyCreateInvoiceOperator(
+            task_id="create", customer=CUSTOMERS[3], line_items=[{"product_id": PLATFORM, "quantity": 1}],
+            invoice={"currency": "EUR", "due_in_days": 10}, billing_period="data_interval",
+        )  # fmt: skip
+    # The interval is 2026-09-30T22:00Z .. 2026-10-31T23:00Z: October in Berlin, not 30 Sep .. 30 Oct.
+    states, dag_run = run(dag, logical_date=pendulum.datetime(2026, 11, 1, tz="Europe/Berlin"))
+    assert states == {"create": "success"}
+    summary = result(dag_run, "create")
+    [line] = stored_lines(enlivy_emulator, summary["id"])
+    assert (line["billing_period_started_at"], line["billing_period_ended_at"]) == (
+        "2026-10-01",
+        "2026-10-31",
+    )
+    [invoice] = [i for i in enlivy_emulator.invoices() if i["id"] == summary["id"]]
+    assert str(invoice["due_at"]).startswith("2026-11-11")
