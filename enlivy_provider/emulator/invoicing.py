@@ -122,9 +122,9 @@ class InvoiceService:
             (receiver or {}).get("email") or "",
             *(str(v) for v in (note.values() if isinstance(note, dict) else [])),
         ]
-        self.store.save_invoice(
-            invoice, search_text=" ".join(parts), payable_since=invoice.get("_payable_since")
-        )
+        since = invoice.get("_payable_since")
+        payable_since = None if since is None else float(since)
+        self.store.save_invoice(invoice, search_text=" ".join(parts), payable_since=payable_since)
 
     def _assign_number(self, invoice: dict[str, Any], now: str) -> None:
         if invoice["source"] == "external":
