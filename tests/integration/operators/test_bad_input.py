@@ -8,7 +8,7 @@ from typing import Any
 
 import jinja2
 import pytest
-from conftest import CUSTOMERS, OCTOBER, PLATFORM, Failures, make_dag, new_dag_id, run
+from invoice_support import CUSTOMERS, OCTOBER, PLATFORM, Failures, make_dag, new_dag_id, run
 
 from enlivy_provider.operators.invoices import EnlivyCreateInvoiceOperator, EnlivyCreateInvoicesOperator
 

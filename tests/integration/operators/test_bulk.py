@@ -9,7 +9,18 @@ from typing import Any
 
 import pytest
 from airflow.sdk import task
-from conftest import CUSTOMERS, OCTOBER, PLATFORM, Failures, live_invoices, make_dag, new_dag_id, result, run
+from invoice_support import (
+    CUSTOMERS,
+    OCTOBER,
+    PLATFORM,
+    Failures,
+    live_invoices,
+    make_dag,
+    new_dag_id,
+    result,
+    run,
+    xcom,
+)
 
 from enlivy_provider.emulator import seed
 from enlivy_provider.operators.invoices import EnlivyCreateInvoicesOperator
@@ -148,15 +159,7 @@ def test_a_rejected_item_fails_the_task_after_all_others_were_attempted(
     assert [kind for _, kind, _ in failures.seen] == ["AirflowFailException"]  # a 4xx is not retried
     assert "1 of 6 invoices failed (created 5, skipped 0)" in failures.text()
     assert len(live_invoices(enlivy_emulator)) == 5
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-    from airflow_support import xcom_result  # noqa: F401  (the partial result is kept under "bulk_result")
-
-    with create_session() as session:
-        row = (
-            session.query(XComModel).filter_by(run_id=dag_run.run_id, task_id="bulk", key="bulk_result").one()
-        )
-        partial = XComModel.deserialize_value(row)
+    partial = xcom(dag_run, "bulk", "bulk_result")  # the partial result is kept for the retry and the user
     assert len(partial["created"]) == 5 and partial["failed"][0]["retryable"] is False
 
 

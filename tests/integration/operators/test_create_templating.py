@@ -8,7 +8,18 @@ from pathlib import Path
 from typing import Any
 
 from airflow.sdk import task
-from conftest import CONSULTING, CUSTOMERS, OCTOBER, PLATFORM, VAT19, make_dag, new_dag_id, result, run
+from invoice_support import (
+    CONSULTING,
+    CUSTOMERS,
+    OCTOBER,
+    PLATFORM,
+    VAT19,
+    make_dag,
+    new_dag_id,
+    result,
+    run,
+    xcom,
+)
 
 from enlivy_provider.emulator import seed
 from enlivy_provider.operators.invoices import EnlivyCreateInvoiceOperator
@@ -175,18 +186,7 @@ def test_summary_url_and_extra_link_come_from_app_url(enlivy_emulator: Any, conn
     assert states == {"create": "success"}
     summary = result(dag_run, "create")
     assert summary["url"] == f"https://app.example/o/{enlivy_emulator.org_id}/invoices/{summary['id']}"
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        row = (
-            session.query(XComModel)
-            .filter_by(
-                dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id="create", key="_link_EnlivyInvoiceLink"
-            )
-            .one()
-        )
-        assert XComModel.deserialize_value(row) == summary["url"]
+    assert xcom(dag_run, "create", "_link_EnlivyInvoiceLink") == summary["url"]  # the extra link's XCom
     assert enlivy_emulator.token not in json.dumps(summary)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pendulum
 import pytest
-from conftest import (
+from invoice_support import (
     CUSTOMERS,
     OCTOBER,
     PLATFORM,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from conftest import (
+from invoice_support import (
     API_CALLS,
     CONSULTING,
     CUSTOMERS,

@@ -7,8 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pendulum
-import pytest
-from conftest import CONSULTING, CUSTOMERS, PLATFORM, Failures, make_dag, new_dag_id, result, run
+from invoice_support import CONSULTING, CUSTOMERS, PLATFORM, Failures, make_dag, new_dag_id, result, run
 
 from enlivy_provider.operators.invoices import EnlivyCreateInvoiceOperator, EnlivyUpdateInvoiceOperator
 
@@ -42,11 +41,6 @@ def test_update_from_the_create_summary_xcom(enlivy_emulator: Any) -> None:
     assert invoice["note_lang_map"] == {"en": "Paid, thank you"}
 
 
-@pytest.mark.xfail(
-    reason="emulator bug (not the operator): PUT with line_items answers 500, sqlite3 cannot bind a Decimal "
-    "in emulator/store.py save_invoices (invoicing.py update -> _save)",
-    strict=False,
-)
 def test_line_items_are_replaced_and_totals_recomputed(enlivy_emulator: Any) -> None:
     with make_dag(new_dag_id("update_lines")) as dag:
         created = create()

@@ -1,0 +1,86 @@
+"""Helpers of the invoice-operator tests: DAG building/running, emulator inspection, failure capture."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from typing import Any
+
+import pendulum
+from airflow.sdk import DAG
+from airflow_support import run_dag, task_states, xcom_result
+
+from enlivy_provider.emulator import seed
+
+CUSTOMERS = [c.id for c in seed.DEMO_CUSTOMERS]
+PLATFORM, API_CALLS, CONSULTING = (p.id for p in seed.DEMO_PRODUCTS)
+VAT19, VAT0 = seed.TAX_CLASS_STANDARD_ID, seed.TAX_CLASS_ZERO_ID
+OCTOBER = {"start": "2026-10-01", "end": "2026-10-31"}
+_ids = itertools.count()
+
+
+def new_dag_id(prefix: str) -> str:
+    """A DAG id not used before in this session (each test writes its own DAG into the shared DB)."""
+    return f"{prefix}_{next(_ids)}"
+
+
+def make_dag(dag_id: str, **kwargs: Any) -> DAG:
+    kwargs.setdefault("schedule", None)
+    kwargs.setdefault("start_date", pendulum.datetime(2026, 1, 1, tz="UTC"))
+    return DAG(dag_id=dag_id, **kwargs)
+
+
+def run(dag: DAG, **kwargs: Any) -> tuple[dict[str, str], Any]:
+    """Run the DAG with dag.test(); returns (task states, the DagRun)."""
+    dag_run = run_dag(dag, **kwargs)
+    return task_states(dag_run), dag_run
+
+
+def result(dag_run: Any, task_id: str, map_index: int = -1) -> Any:
+    return xcom_result(dag_run, task_id, map_index)
+
+
+def xcom(dag_run: Any, task_id: str, key: str) -> Any:
+    """Any XCom of a finished run (e.g. the extra link's ``_link_EnlivyInvoiceLink``, ``bulk_result``)."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = (
+            session.query(XComModel)
+            .filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id, key=key)
+            .one()
+        )
+        return XComModel.deserialize_value(row)
+
+
+def live_invoices(emulator: Any) -> list[dict[str, Any]]:
+    return [i for i in emulator.invoices() if not i.get("deleted_at")]
+
+
+def duplicates(emulator: Any) -> int:
+    """Invoices beyond the first for one (customer, billing period) pair."""
+    pairs = Counter()
+    for invoice in live_invoices(emulator):
+        periods = {
+            (li.get("billing_period_started_at"), li.get("billing_period_ended_at"))
+            for li in invoice.get("line_items") or []
+            if li.get("has_billing_period")
+        }
+        for period in periods or {(None, invoice["id"])}:
+            pairs[(invoice["organization_receiver_user_id"], period)] += 1
+    return sum(n - 1 for n in pairs.values() if n > 1)
+
+
+class Failures:
+    """Collects the exception of every failed task (an ``on_failure_callback``), to assert on its text."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, str]] = []
+
+    def __call__(self, context: Any) -> None:
+        exc = context.get("exception")
+        self.seen.append((context["ti"].task_id, type(exc).__name__, str(exc)))
+
+    def text(self) -> str:
+        return "\n".join(message for _, _, message in self.seen)
