@@ -235,3 +235,18 @@ def test_data_interval_days_are_taken_in_the_dags_time_zone(enlivy_emulator: Any
     )
     [invoice] = [i for i in enlivy_emulator.invoices() if i["id"] == summary["id"]]
     assert str(invoice["due_at"]).startswith("2026-11-11")
+
+
+def test_mapped_over_customers_each_with_its_own_key(enlivy_emulator: Any) -> None:
+    with make_dag(new_dag_id("mapped")) as dag:
+        EnlivyCreateInvoiceOperator.partial(
+            task_id="create",
+            line_items=[{"product_id": PLATFORM, "quantity": "{{ 1 + 1 }}"}],
+            invoice={"currency": "EUR"},
+        ).expand(customer=CUSTOMERS[:3])
+    states, dag_run = run(dag)
+    assert states == {"create[0]": "success", "create[1]": "success", "create[2]": "success"}
+    summaries = [result(dag_run, "create", i) for i in range(3)]
+    assert [s["customer_id"] for s in summaries] == CUSTOMERS[:3]
+    assert len({s["idempotency_key"] for s in summaries}) == 3
+    assert {s["totals"]["total"] for s in summaries} == {"473.62"}

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from enlivy_provider.invoices.billing_period import BillingPeriod
+from enlivy_provider.invoices.customer import CustomerRef
+from enlivy_provider.invoices.lookups import CustomerDirectory, invoice_covers_period
+from enlivy_provider.invoices.specs import parse_json_input, prepare_bulk_specs, prepare_spec
+
+CUSTOMER = "org_user_c1"
+LINE = {"name": "x", "quantity": 1, "price": "1.00"}
+OCTOBER = BillingPeriod(dt.date(2026, 10, 1), dt.date(2026, 10, 31))
+
+
+def test_json_text_keeps_decimals_exact_and_reports_bad_json() -> None:
+    value, issues = parse_json_input('[{"price": 12.10}]', "line_items")
+    assert issues == [] and value == [{"price": Decimal("12.10")}]
+    _, issues = parse_json_input("[1,,]", "line_items")
+    assert str(issues[0]).startswith("line_items: is not valid JSON after rendering")
+
+
+def test_lookup_period_is_the_invoice_period_or_the_one_shared_by_lines() -> None:
+    spec, _ = prepare_spec(
+        customer=CUSTOMER, line_items=[LINE], invoice={"currency": "EUR"}, billing_period="x"
+    )
+    assert spec is None  # "x" is not a period
+    spec, _ = prepare_spec(
+        customer=CUSTOMER, line_items=[LINE], invoice={"currency": "EUR"}, billing_period=OCTOBER.as_dict()
+    )
+    assert spec is not None and spec.lookup_period == OCTOBER
+    lines = [{**LINE, "billing_period": OCTOBER.as_dict()}, {**LINE, "billing_period": OCTOBER.as_dict()}]
+    spec, _ = prepare_spec(customer=CUSTOMER, line_items=lines, invoice={"currency": "EUR"})
+    assert spec is not None and spec.lookup_period == OCTOBER
+    lines[1]["billing_period"] = {"start": "2026-09-01", "end": "2026-09-30"}
+    spec, _ = prepare_spec(customer=CUSTOMER, line_items=lines, invoice={"currency": "EUR"})
+    assert spec is not None and spec.lookup_period is None
+
+
+def test_bulk_specs_merge_defaults_and_report_per_entry() -> None:
+    results, issues = prepare_bulk_specs(
+        [
+            {"customer": CUSTOMER, "line_items": [LINE], "invoice": {"status": "pending"}},
+            {"customer": CUSTOMER, "line_items": [LINE], "colour": "red"},
+            "nope",
+        ],
+        invoice_defaults={"currency": "EUR", "status": "draft"},
+    )
+    assert issues == []
+    assert results[0].spec is not None
+    assert results[0].spec.draft.fields["status"] == "pending"
+    assert results[0].spec.draft.fields["currency"] == "EUR"
+    assert [str(i) for i in results[1].issues] == [
+        "invoices[1].colour: unknown field (a spec has customer, line_items, invoice, billing_period, key)"
+    ]
+    assert [str(i) for i in results[2].issues] == ["invoices[2]: must be an object (got str)"]
+    assert [str(i) for i in prepare_bulk_specs([])[1]] == ["invoices: must not be empty"]
+
+
+def test_period_match_and_customer_directory() -> None:
+    line = {
+        "has_billing_period": True,
+        "billing_period_started_at": "2026-10-01",
+        "billing_period_ended_at": "2026-10-31",
+    }
+    assert invoice_covers_period({"line_items": {"data": [line]}}, OCTOBER)
+    assert not invoice_covers_period({"line_items": [{**line, "has_billing_period": False}]}, OCTOBER)
+    directory = CustomerDirectory(
+        [
+            {"id": "org_user_a", "email": "A@x.example"},
+            {"id": "org_user_b", "email": "b@x.example", "deleted_at": "x"},
+        ]
+    )
+    assert directory.resolve(CustomerRef(email="a@X.example")) == ("org_user_a", [])
+    assert (
+        str(directory.resolve(CustomerRef(id="org_user_b"))[1][0])
+        == "customer: no customer org_user_b in this organization"
+    )
