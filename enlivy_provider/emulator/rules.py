@@ -241,11 +241,12 @@ def _check_line(
     if isinstance(order, bool) or not isinstance(order, int) or order < 0:
         _add(errors, f"{path}.order", "The order must be a non-negative integer.")
 
-    if sum(len(v) for v in errors.values()) > before or quantity is None or price is None:
+    if quantity is None or price is None or quantity <= 0 or price < 0:
         return None
     totals = compute_line_totals(quantity, price, discount, rate)
     if totals.discount > totals.sub_total:
         _add(errors, f"{path}.discount", "The discount must not exceed the line sub total.")
+    if sum(len(v) for v in errors.values()) > before:
         return None
     return {
         "organization_product_id": product["id"] if product else None,

@@ -1,0 +1,131 @@
+"""Admin API under /_emulator/ (contracts.md): reset, counters, config, invoice status, listings, bulk."""
+
+from __future__ import annotations
+
+import time
+
+import requests
+from emulator_test_api import Api, invoice_payload
+
+from enlivy_provider.emulator import seed
+from enlivy_provider.testing import EmulatorHandle
+
+
+def admin(handle: EmulatorHandle, method: str, path: str, **kwargs: object) -> requests.Response:
+    return requests.request(method, f"{handle.base_url}/_emulator{path}", timeout=30, **kwargs)  # type: ignore[arg-type]
+
+
+def test_health(enlivy_emulator: EmulatorHandle) -> None:
+    assert admin(enlivy_emulator, "GET", "/health").json() == {"status": "ok"}
+
+
+def test_reset_wipes_data_counters_faults_keys_and_config(api: Api, enlivy_emulator: EmulatorHandle) -> None:
+    api.post("/invoices", json=invoice_payload(), headers={"Idempotency-Key": "k"})
+    enlivy_emulator.add_fault("GET", "/organizations/*", "error")
+    enlivy_emulator.configure(latency_ms=5, rate_limit=100, auto_pay_after=60)
+    enlivy_emulator.reset()
+    assert enlivy_emulator.invoices() == []
+    assert enlivy_emulator.idempotency_keys() == []
+    assert enlivy_emulator.counters() == {"routes": {}, "writes": 0, "total": 0}
+    assert admin(enlivy_emulator, "GET", "/faults").json() == {"data": []}
+    assert admin(enlivy_emulator, "GET", "/config").json() == {
+        "latency_ms": 0,
+        "rate_limit": None,
+        "auto_pay_after": None,
+    }
+    assert api.create_invoice()["number"] == "1"  # the prefix counter starts again
+
+
+def test_reset_with_extra_customers(api: Api, enlivy_emulator: EmulatorHandle) -> None:
+    enlivy_emulator.reset(extra_customers=1000)
+    page = api.get("/users", params={"can_be_invoiced": 1, "per_page": 50}).json()
+    assert page["meta"]["pagination"]["total"] == len(seed.DEMO_CUSTOMERS) + 1000
+    found = api.get("/users", params={"email": "customer0999@bench.example"}).json()["data"]
+    assert [user["name"] for user in found] == ["Bench Customer 0999"]
+    invoice = api.create_invoice(organization_receiver_user_id=found[0]["id"])
+    assert invoice["organization_receiver_user_id"] == found[0]["id"]
+    assert admin(enlivy_emulator, "POST", "/reset", json={"seed": "other"}).status_code == 422
+
+
+def test_counters_by_route_template_writes_and_total(api: Api, enlivy_emulator: EmulatorHandle) -> None:
+    created = api.create_invoice()
+    api.get(f"/invoices/{created['id']}")
+    api.get(f"/invoices/{created['id']}")
+    api.put(f"/invoices/{created['id']}", json={"status": "paid"})
+    api.list_invoices()
+    api.get("/users")
+    enlivy_emulator.health()
+    counters = enlivy_emulator.counters()
+    assert counters["routes"] == {
+        "POST /organizations/{org}/invoices": 1,
+        "GET /organizations/{org}/invoices/{id}": 2,
+        "PUT /organizations/{org}/invoices/{id}": 1,
+        "GET /organizations/{org}/invoices": 1,
+        "GET /organizations/{org}/users": 1,
+    }
+    assert counters["writes"] == 2
+    assert counters["total"] == 6
+    assert enlivy_emulator.request_count("GET", "/organizations/{org}/invoices/{id}") == 2
+    enlivy_emulator.reset_counters()
+    assert enlivy_emulator.counters()["total"] == 0
+
+
+def test_set_invoice_status(api: Api, enlivy_emulator: EmulatorHandle) -> None:
+    created = api.create_invoice()
+    paid = enlivy_emulator.set_invoice_status(created["id"], "paid")
+    assert paid["status"] == "paid" and paid["paid_at"] is not None
+    assert api.get(f"/invoices/{created['id']}").json()["data"]["status"] == "paid"
+    cancelled = enlivy_emulator.set_invoice_status(created["id"], "cancelled")
+    assert cancelled["status"] == "cancelled"
+    bad = admin(enlivy_emulator, "POST", f"/invoices/{created['id']}/status", json={"status": "void"})
+    assert bad.status_code == 422
+    assert (
+        admin(enlivy_emulator, "POST", "/invoices/org_inv_nope/status", json={"status": "paid"}).status_code
+        == 404
+    )
+
+
+def test_auto_pay_after(api: Api, enlivy_emulator: EmulatorHandle) -> None:
+    enlivy_emulator.configure(auto_pay_after=0.5)
+    pending = api.create_invoice()
+    draft = api.create_invoice(status="draft")
+    assert api.get(f"/invoices/{pending['id']}").json()["data"]["status"] == "pending"
+    time.sleep(0.6)
+    assert api.get(f"/invoices/{pending['id']}").json()["data"]["status"] == "paid"
+    assert api.get(f"/invoices/{draft['id']}").json()["data"]["status"] == "draft"
+
+
+def test_admin_invoices_lists_deleted_with_plain_line_items(
+    api: Api, enlivy_emulator: EmulatorHandle
+) -> None:
+    created = api.create_invoice()
+    api.delete(f"/invoices/{created['id']}")
+    other = Api(enlivy_emulator, token=enlivy_emulator.other_token, org_id=enlivy_emulator.other_org_id)
+    other.create_invoice(
+        organization_receiver_user_id=seed.OTHER_CUSTOMER_ID, line_items=None, source="external"
+    )
+    everything = enlivy_emulator.invoices()
+    assert len(everything) == 2
+    mine = enlivy_emulator.invoices(enlivy_emulator.org_id)
+    assert [i["id"] for i in mine] == [created["id"]]
+    assert mine[0]["deleted_at"] is not None
+    assert isinstance(mine[0]["line_items"], list) and mine[0]["line_items"][0]["quantity"] == 2
+
+
+def test_bulk_invoices(api: Api, enlivy_emulator: EmulatorHandle) -> None:
+    result = enlivy_emulator.bulk_invoices(250, status="paid")
+    assert result["count"] == 250
+    listing = api.list_invoices(per_page=50, status="paid").json()
+    assert listing["meta"]["pagination"]["total"] == 250
+    numbers = {i["number"] for i in enlivy_emulator.invoices()}
+    assert numbers == {str(n) for n in range(1, 251)}
+    assert api.create_invoice()["number"] == "251"
+    assert admin(enlivy_emulator, "POST", "/bulk-invoices", json={"count": 0}).status_code == 422
+
+
+def test_config_validation(enlivy_emulator: EmulatorHandle) -> None:
+    assert admin(enlivy_emulator, "PUT", "/config", json={"latency_ms": -1}).status_code == 422
+    assert admin(enlivy_emulator, "PUT", "/config", json={"rate_limit": 0}).status_code == 422
+    assert admin(enlivy_emulator, "PUT", "/config", json={"speed": 1}).status_code == 422
+    answer = admin(enlivy_emulator, "PUT", "/config", json={"rate_limit": 2.5, "auto_pay_after": None})
+    assert answer.json() == {"latency_ms": 0, "rate_limit": 2.5, "auto_pay_after": None}

@@ -1,0 +1,58 @@
+"""List query parsing (enlivy_provider.emulator.listing) and exact JSON output (jsonio)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from enlivy_provider.emulator.common import ApiError
+from enlivy_provider.emulator.jsonio import BodyError, dumps, loads, parse_body
+from enlivy_provider.emulator.listing import DEFAULT_PER_PAGE, MAX_PER_PAGE, QueryParams, parse_invoice_list
+
+
+def parse(items: list[tuple[str, str]]):  # type: ignore[no-untyped-def]
+    return parse_invoice_list("org_x", QueryParams(items))
+
+
+def test_php_style_arrays_comma_lists_and_repeats_are_one_list() -> None:
+    params = QueryParams([("status[0]", "paid"), ("status[1]", "draft,pending"), ("status[]", "overdue")])
+    assert params.many("status") == ["paid", "draft", "pending", "overdue"]
+
+
+def test_defaults() -> None:
+    query, request = parse([])
+    assert (request.page, request.per_page) == (1, DEFAULT_PER_PAGE)
+    assert (query.order_by, query.order, query.deleted) == ("created_at", "desc", 0)
+    assert MAX_PER_PAGE == 50
+
+
+def test_date_only_to_covers_the_whole_day() -> None:
+    query, _ = parse([("paid_at_from", "2026-01-01"), ("paid_at_to", "2026-01-31")])
+    assert query.ranges == [("paid_at", "2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z", True)]
+    query, _ = parse([("paid_at_from", "2026-01-01T10:00:00+02:00"), ("paid_at_to", "2026-01-01T12:00:00Z")])
+    assert query.ranges == [("paid_at", "2026-01-01T08:00:00Z", "2026-01-01T12:00:00Z", False)]
+
+
+def test_errors_are_collected_per_parameter() -> None:
+    with pytest.raises(ApiError) as caught:
+        parse([("status", "nope"), ("per_page", "500"), ("issued_at_from", "2026-01-01")])
+    assert caught.value.status == 422
+    assert set(caught.value.errors or {}) == {"status", "per_page", "issued_at_to"}
+
+
+def test_dumps_prints_decimals_exactly() -> None:
+    assert (
+        dumps({"a": Decimal("190.00"), "b": Decimal("1E+2"), "c": [1, None, True]})
+        == '{"a":190.00,"b":100,"c":[1,null,true]}'
+    )
+    assert dumps({"b": 1, "a": {"d": 2, "c": 3}}, sort_keys=True) == '{"a":{"c":3,"d":2},"b":1}'
+    assert loads('{"x": 0.1, "n": 2}') == {"x": Decimal("0.1"), "n": 2}
+
+
+def test_parse_body() -> None:
+    assert parse_body(b"") == {}
+    assert parse_body(b'{"price": 99.99}') == {"price": Decimal("99.99")}
+    for bad in (b"[1]", b"{", b"\xff"):
+        with pytest.raises(BodyError):
+            parse_body(bad)
