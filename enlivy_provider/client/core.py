@@ -412,7 +412,13 @@ class ApiResponse:
     def json(self) -> Any:
         """The decoded body (Decimal for non-integer numbers); None for an empty body."""
         if not self._decoded:
-            self._json = loads_json(self.content) if self.content.strip() else None
+            try:
+                self._json = loads_json(self.content) if self.content.strip() else None
+            except ValueError as exc:  # e.g. an HTML page from a proxy in front of the API
+                raise EnlivyError(
+                    f"{self.method} {self.path} → {self.status_code}: the response is not JSON "
+                    f"({self.headers.get('content-type', 'no content type')})"
+                ) from exc
             self._decoded = True
         return self._json
 
@@ -474,7 +480,7 @@ def error_from_response(response: ApiResponse, secrets: Sequence[str] = ()) -> E
     """The typed exception of an error answer; anything the server echoed of our secrets is masked."""
     try:
         body = response.json()
-    except ValueError:
+    except EnlivyError:
         body = response.text[:500]
     body = _redact_value(body, secrets)
     message = ""

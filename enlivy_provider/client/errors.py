@@ -24,6 +24,18 @@ class EnlivyError(Exception):
 
     retryable: bool = False
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Subclasses take keyword/positional arguments of their own, so the default pickling (cls(*args))
+        # would fail; rebuild from the message and attributes instead (errors cross process pools).
+        return (_rebuild_error, (type(self), self.args, self.__dict__.copy()))
+
+
+def _rebuild_error(cls: type[EnlivyError], args: tuple[Any, ...], state: dict[str, Any]) -> EnlivyError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
 
 class EnlivyInvalidRequestError(EnlivyError, ValueError):
     """A request refused locally, before sending: unknown filter or include, missing organization id,

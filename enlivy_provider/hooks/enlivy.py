@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
@@ -150,6 +151,7 @@ class EnlivyHook(BaseHook):
         self._extra: dict[str, Any] = {}
         self._client: EnlivyClient | None = None
         self._async_client: AsyncEnlivyClient | None = None
+        self._client_lock = threading.Lock()  # threads of one task share one client (and its pool)
 
     def __repr__(self) -> str:
         return f"EnlivyHook(enlivy_conn_id={self.enlivy_conn_id!r})"
@@ -185,10 +187,11 @@ class EnlivyHook(BaseHook):
 
     def get_client(self) -> EnlivyClient:
         """The hook's blocking client (built once per hook instance; thread-safe)."""
-        if self._client is None:
-            conn, extra = self._connection()
-            self._client = EnlivyClient(**self._options(conn, extra), on_token=_mask)
-        return self._client
+        with self._client_lock:
+            if self._client is None:
+                conn, extra = self._connection()
+                self._client = EnlivyClient(**self._options(conn, extra), on_token=_mask)
+            return self._client
 
     def get_conn(self) -> EnlivyClient:
         return self.get_client()

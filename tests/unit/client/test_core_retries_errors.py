@@ -12,6 +12,7 @@ from enlivy_provider.client import (
     EnlivyAuthenticationError,
     EnlivyConflictError,
     EnlivyConnectionError,
+    EnlivyError,
     EnlivyForbiddenError,
     EnlivyNotFoundError,
     EnlivyRateLimitError,
@@ -191,3 +192,25 @@ def test_a_token_echoed_by_the_server_is_masked_in_the_error() -> None:
 def test_a_transport_error_text_is_masked_too() -> None:
     error = core.connection_error(GET, OSError(f"bad header Bearer {TOKEN}"), secrets=(TOKEN,))
     assert TOKEN not in str(error)
+
+
+def test_errors_survive_pickling() -> None:
+    import pickle
+
+    body = b'{"message": "The given data was invalid.", "errors": {"currency": ["required"]}}'
+    error = core.error_from_response(_response(422, body))
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is EnlivyValidationError
+    assert (str(copy), copy.field_errors, copy.status) == (str(error), error.field_errors, 422)
+    limited = pickle.loads(
+        pickle.dumps(core.error_from_response(_response(429, b"{}", {"Retry-After": "3"})))
+    )
+    assert limited.retry_after == 3.0
+    cut = pickle.loads(pickle.dumps(core.connection_error(GET, ConnectionResetError("reset"))))
+    assert isinstance(cut, EnlivyConnectionError) and cut.method == "GET"
+
+
+def test_a_success_answer_that_is_not_json_is_a_clear_error() -> None:
+    response = core.ApiResponse(200, {"content-type": "text/html"}, b"<html>proxy login</html>", "GET", "/x")
+    with pytest.raises(EnlivyError, match=r"GET /x → 200: the response is not JSON \(text/html\)"):
+        _ = response.data
