@@ -10,6 +10,7 @@ Airflow may retry.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -123,10 +124,23 @@ class _EnlivyInvoiceOperator(BaseOperator):
                 where = f" (line {exc.lineno})" if isinstance(exc, jinja2.TemplateSyntaxError) else ""
                 raise AirflowFailException(f"{field}: template error{where}: {kind}: {exc}") from None
 
+    def execute(self, context: Context) -> dict[str, Any]:
+        self._hooks: list[EnlivyHook] = []
+        try:
+            return self._run(context)
+        finally:
+            for hook in self._hooks:  # release the pooled connections, whatever happened
+                hook.close()
+
+    def _run(self, context: Context) -> dict[str, Any]:
+        raise NotImplementedError
+
     def _hook(self, **client_options: Any) -> EnlivyHook:
         from enlivy_provider.hooks.enlivy import EnlivyHook
 
-        return EnlivyHook(self.enlivy_conn_id, client_options=client_options or None)
+        hook = EnlivyHook(self.enlivy_conn_id, client_options=client_options or None)
+        self._hooks.append(hook)
+        return hook
 
 
 class EnlivyCreateInvoiceOperator(_EnlivyInvoiceOperator):
@@ -184,7 +198,7 @@ class EnlivyCreateInvoiceOperator(_EnlivyInvoiceOperator):
         self.default_locale = default_locale
         self.enlivy_conn_id = enlivy_conn_id
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def _run(self, context: Context) -> dict[str, Any]:
         run = RunInfo.from_context(context)
         spec, issues = prepare_spec(
             customer=self.customer,
@@ -205,7 +219,7 @@ class EnlivyCreateInvoiceOperator(_EnlivyInvoiceOperator):
             if self.is_dry_run:
                 self.log.info("dry_run: nothing written")
                 return {"dry_run": True, **preview.as_dict()}
-            key = self.idempotency_key or key_from_context(context, item=customer_id)
+            key = str(self.idempotency_key or key_from_context(context, item=customer_id))
             summary = create_invoice_once(
                 client,
                 spec.draft.payload(customer_id),
@@ -275,7 +289,7 @@ class EnlivyUpdateInvoiceOperator(_EnlivyInvoiceOperator):
         self.default_locale = default_locale
         self.enlivy_conn_id = enlivy_conn_id
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def _run(self, context: Context) -> dict[str, Any]:
         run = RunInfo.from_context(context)
         invoice_id, issues = _invoice_id(self.invoice_id)
         changes, found = parse_json_input(self.changes, "changes")
@@ -304,7 +318,9 @@ class EnlivyUpdateInvoiceOperator(_EnlivyInvoiceOperator):
                 candidate = {**payload, "currency": currency, "organization_receiver_user_id": "org_user_x"}
                 _, found = compute_preview(candidate, load_catalog(client), prefix="changes")
                 raise_if_issues(found, subject="invoice update")
-            key = self.idempotency_key or key_from_context(context, item=invoice_id, action="invoice.update")
+            key = str(
+                self.idempotency_key or key_from_context(context, item=invoice_id, action="invoice.update")
+            )
             record = client.update_invoice(invoice_id, payload, idempotency_key=key)
         summary = invoice_summary(
             record, outcome="updated", idempotency_key=key, url=hook.invoice_url(invoice_id)
@@ -342,6 +358,12 @@ def _status_list(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         return tuple(s.strip() for s in value.split(",") if s.strip())
     return tuple(str(s) for s in value)
+
+
+class BulkCancelledError(Exception):
+    """An item not attempted because the task was being stopped (``on_kill``)."""
+
+    retryable = True
 
 
 @dataclass
@@ -408,9 +430,10 @@ class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
         self.is_dry_run = dry_run  # BaseOperator.dry_run() is a method
         self.default_locale = default_locale
         self.progress_interval = progress_interval
+        self._cancelled: threading.Event | None = None  # created in execute: an Event cannot be deep-copied
         self.enlivy_conn_id = enlivy_conn_id
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def _run(self, context: Context) -> dict[str, Any]:
         run = RunInfo.from_context(context)
         results, issues = prepare_bulk_specs(
             self.invoices,
@@ -467,6 +490,11 @@ class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
             raise AirflowFailException(message)
         return result
 
+    def on_kill(self) -> None:
+        """Stop starting new invoices (the ones in flight finish; their keys make a re-run safe)."""
+        if self._cancelled is not None:
+            self._cancelled.set()
+
     def _check_online(
         self, client: EnlivyClient, results: Sequence[Any]
     ) -> tuple[list[_BulkItem], list[dict[str, Any]]]:
@@ -520,7 +548,11 @@ class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
         failures: dict[int, dict[str, Any]] = {}
         started = time.monotonic()
 
+        cancelled = self._cancelled = threading.Event()
+
         def create(item: _BulkItem) -> dict[str, Any]:
+            if cancelled.is_set():
+                raise BulkCancelledError("the task was stopped before this invoice was attempted")
             return create_invoice_once(
                 client,
                 item.spec.draft.payload(item.customer_id),
@@ -538,9 +570,7 @@ class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
                 try:
                     summary = future.result()
                 except Exception as exc:  # every item is attempted; failures are reported together
-                    retryable = (
-                        bool(getattr(exc, "retryable", False)) if isinstance(exc, EnlivyError) else False
-                    )
+                    retryable = isinstance(exc, EnlivyError | BulkCancelledError) and bool(exc.retryable)
                     failures[item.index] = {
                         "key": item.key,
                         "customer": item.spec.customer.as_json(),
