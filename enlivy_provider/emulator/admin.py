@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from enlivy_provider.emulator.bulk import bulk_create
 from enlivy_provider.emulator.common import ApiError, validation_error
 from enlivy_provider.emulator.jsonio import BodyError, parse_body
 from enlivy_provider.emulator.resources import invoice_for_admin
@@ -144,7 +145,7 @@ async def bulk_invoices(request: Request) -> Response:
     organization_id = body.get("organization_id", DEMO_ORG_ID)
     if _state(request).store.get_record("organization", organization_id) is None:
         raise validation_error({"organization_id": ["Unknown organization."]})
-    return json_response(_state(request).invoices.bulk_create(organization_id, body), 201)
+    return json_response(bulk_create(_state(request).invoices, organization_id, body), 201)
 
 
 @admin_router.get("/idempotency-keys")

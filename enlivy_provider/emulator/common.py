@@ -25,7 +25,12 @@ def now_iso() -> str:
 
 def new_id(prefix: str) -> str:
     """``{prefix}_{27 base62 chars}``, the documented ``{prefix}_{ksuid}`` shape."""
-    return f"{prefix}_{''.join(secrets.choice(_ALPHABET) for _ in range(27))}"
+    number = secrets.randbits(160)
+    chars = []
+    for _ in range(27):
+        number, index = divmod(number, 62)
+        chars.append(_ALPHABET[index])
+    return f"{prefix}_{''.join(chars)}"
 
 
 class ApiError(Exception):

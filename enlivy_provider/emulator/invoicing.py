@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import threading
 import time
-from decimal import Decimal
 from typing import Any
 
 from enlivy_provider.emulator import enums
@@ -26,12 +25,11 @@ from enlivy_provider.emulator.rules import (
     invoice_totals,
 )
 from enlivy_provider.emulator.store import Store
-from enlivy_provider.invoices.totals import compute_line_totals
 
 PRIVATE_PREFIX = "_"  # document keys starting with "_" are internal and never answered
 
 
-def _blank_invoice(invoice_id: str, organization_id: str, now: str) -> dict[str, Any]:
+def blank_invoice(invoice_id: str, organization_id: str, now: str) -> dict[str, Any]:
     return {
         "id": invoice_id,
         "object": "invoice",
@@ -206,7 +204,7 @@ class InvoiceService:
             except InvoiceInvalid as exc:
                 raise validation_error(exc.errors) from exc
             now = now_iso()
-            invoice = _blank_invoice(new_id("org_inv"), organization_id, now)
+            invoice = blank_invoice(new_id("org_inv"), organization_id, now)
             self._apply(invoice, checked, now)
             self._save(invoice)
             return invoice
@@ -318,97 +316,5 @@ class InvoiceService:
             self.store.put_record("email", log)
             return log
 
-    def bulk_create(self, organization_id: str, spec: dict[str, Any]) -> dict[str, Any]:
-        """Admin/benchmarks: ``count`` invoices with one line each, written in one transaction."""
-        count = spec.get("count")
-        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 1_000_000:
-            raise validation_error({"count": ["The count must be an integer between 1 and 1000000."]})
-        status = spec.get("status", "pending")
-        currency = spec.get("currency", "EUR")
-        if status not in enums.INVOICE_STATUSES:
-            raise validation_error({"status": ["The selected status is invalid."]})
-        if currency not in enums.CURRENCIES:
-            raise validation_error({"currency": ["The currency must be a valid ISO 4217 currency code."]})
-        invoiceable_roles = {
-            role["id"]
-            for role in self.store.list_records("user_role", organization_id)
-            if role.get("can_be_invoiced")
-        }
-        customers = spec.get("customer_ids") or [
-            user["id"]
-            for user in self.store.list_records("organization_user", organization_id)
-            if user.get("organization_user_role_id") in invoiceable_roles and not user.get("deleted_at")
-        ]
-        if not customers:
-            raise validation_error({"customer_ids": ["The organization has no customers."]})
-        price = Decimal(str(spec.get("price", "100.00")))
-        line = compute_line_totals(
-            Decimal(1), price, tax_rate_percent=Decimal(str(spec.get("tax_rate", "19")))
-        )
-        with self.lock:
-            now = now_iso()
-            items = []
-            prefix = next(
-                (
-                    p
-                    for p in self.store.list_records("invoice_prefix", organization_id)
-                    if p["type"] == "standard"
-                ),
-                None,
-            )
-            number = int(prefix["current_number"]) if prefix else 0
-            for i in range(count):
-                invoice = _blank_invoice(new_id("org_inv"), organization_id, now)
-                invoice.update(
-                    status=status,
-                    currency=currency,
-                    payment_method="bank_transfer",
-                    delivery_method="email",
-                    organization_receiver_user_id=customers[i % len(customers)],
-                    issued_at=now,
-                    sub_total=line.sub_total,
-                    discount=line.discount,
-                    tax_total=line.tax_total,
-                    total=line.total,
-                    is_tax_charged=line.tax_total > 0,
-                    paid_at=now if status == "paid" else None,
-                )
-                if status not in enums.UNNUMBERED_STATUSES:
-                    number += 1
-                    invoice.update(
-                        number=str(number),
-                        formatted_number=f"{prefix['name'] if prefix else 'INV'}-{now[:4]}-{number:04d}",
-                        will_number_be_auto_assigned=False,
-                        finalized_at=now,
-                        organization_invoice_prefix_id=prefix["id"] if prefix else None,
-                    )
-                invoice["line_items"] = [
-                    {
-                        "id": new_id("org_invli"),
-                        "object": "invoice_line_item",
-                        "organization_id": organization_id,
-                        "organization_invoice_id": invoice["id"],
-                        "organization_product_id": None,
-                        "organization_tax_class_id": None,
-                        "order": 1,
-                        "type": "service",
-                        "name_lang_map": {"en": f"Bulk item {i + 1}"},
-                        "unit_lang_map": None,
-                        "invoice_schema_map": None,
-                        "quantity": 1,
-                        "price": line.sub_total,
-                        "sub_total": line.sub_total,
-                        "discount": line.discount,
-                        "tax_total": line.tax_total,
-                        "total": line.total,
-                    }
-                ]
-                items.append((invoice, f"{invoice['id']} {invoice['formatted_number'] or ''}", None))
-            self.store.save_invoices(items)
-            if prefix is not None:
-                prefix["current_number"] = number
-                self.store.put_record("invoice_prefix", prefix)
-        return {"count": count, "first_id": items[0][0]["id"], "last_id": items[-1][0]["id"]}
 
-
-__all__ = ["ApiError", "InvoiceService", "public_invoice"]
+__all__ = ["ApiError", "InvoiceService", "blank_invoice", "public_invoice"]

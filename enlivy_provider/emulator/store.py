@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS invoices (
     sub_total_cents INTEGER, discount_cents INTEGER, tax_total_cents INTEGER, total_cents INTEGER,
     search_text TEXT, payable_since REAL, doc TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS invoices_org_created ON invoices (organization_id, created_at, seq);
+CREATE INDEX IF NOT EXISTS invoices_org_live_created ON invoices (organization_id, deleted_at, created_at, seq);
 CREATE INDEX IF NOT EXISTS invoices_org_updated ON invoices (organization_id, updated_at);
 CREATE INDEX IF NOT EXISTS invoices_org_status ON invoices (organization_id, status);
 CREATE INDEX IF NOT EXISTS invoices_payable ON invoices (payable_since);
@@ -230,23 +230,26 @@ class Store:
     # -- invoices --------------------------------------------------------------------------------------
 
     @staticmethod
-    def _invoice_row(invoice: dict[str, Any], search_text: str, payable_since: float | None) -> list[Any]:
+    def _invoice_row(
+        invoice: dict[str, Any], search_text: str, payable_since: float | None, doc: str | None = None
+    ) -> list[Any]:
         values: list[Any] = [invoice.get(name) for name in _TEXT_COLUMNS]
         values += [_cents(invoice.get(name) or 0) for name in _MONEY_COLUMNS]
-        values += [search_text.lower(), payable_since, dumps(invoice)]
+        values += [search_text.lower(), payable_since, doc if doc is not None else dumps(invoice)]
         return values
 
     def save_invoice(self, invoice: dict[str, Any], *, search_text: str, payable_since: float | None) -> None:
         """Insert or update an invoice (columns and document together)."""
-        self.save_invoices([(invoice, search_text, payable_since)])
+        self.save_invoices([(invoice, search_text, payable_since, None)])
 
-    def save_invoices(self, items: Sequence[tuple[dict[str, Any], str, float | None]]) -> None:
+    def save_invoices(self, items: Sequence[tuple[dict[str, Any], str, float | None, str | None]]) -> None:
+        """Insert or update many invoices; an item may carry its already serialised JSON document."""
         columns = ", ".join(_INVOICE_COLUMNS)
         marks = ", ".join("?" for _ in _INVOICE_COLUMNS)
         updates = ", ".join(f"{c} = excluded.{c}" for c in _INVOICE_COLUMNS if c != "id")
         sql = f"INSERT INTO invoices ({columns}) VALUES ({marks}) ON CONFLICT(id) DO UPDATE SET {updates}"
         with self.transaction() as conn:
-            conn.executemany(sql, [self._invoice_row(inv, text, since) for inv, text, since in items])
+            conn.executemany(sql, [self._invoice_row(*item) for item in items])
 
     def get_invoice(self, invoice_id: str) -> dict[str, Any] | None:
         with self._lock:
