@@ -9,27 +9,13 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from enlivy_provider.emulator.bulk import bulk_create
-from enlivy_provider.emulator.common import ApiError, validation_error
-from enlivy_provider.emulator.jsonio import BodyError, parse_body
+from enlivy_provider.emulator.common import validation_error
 from enlivy_provider.emulator.resources import invoice_for_admin
-from enlivy_provider.emulator.responses import json_response
 from enlivy_provider.emulator.seed import DEMO_ORG_ID
 from enlivy_provider.emulator.seeding import SEEDS
-from enlivy_provider.emulator.state import EmulatorState
+from enlivy_provider.emulator.web import json_response, read_json, state_of
 
 admin_router = APIRouter(prefix="/_emulator")
-
-
-def _state(request: Request) -> EmulatorState:
-    state: EmulatorState = request.app.state.emulator
-    return state
-
-
-async def _body(request: Request) -> dict[str, Any]:
-    try:
-        return parse_body(await request.body())
-    except BodyError as exc:
-        raise ApiError(400, str(exc)) from exc
 
 
 def _optional_number(body: dict[str, Any], name: str, errors: dict[str, list[str]], *, integer: bool) -> Any:
@@ -52,7 +38,7 @@ async def health() -> Response:
 
 @admin_router.post("/reset")
 async def reset(request: Request) -> Response:
-    body = await _body(request)
+    body = await read_json(request)
     seed = body.get("seed", "demo")
     extra = body.get("extra_customers", 0)
     errors: dict[str, list[str]] = {}
@@ -62,26 +48,26 @@ async def reset(request: Request) -> Response:
         errors["extra_customers"] = ["The extra_customers must be an integer between 0 and 100000."]
     if errors:
         raise validation_error(errors)
-    _state(request).reset(seed, extra)
+    state_of(request).reset(seed, extra)
     return json_response({"status": "ok", "seed": seed, "extra_customers": extra})
 
 
 @admin_router.get("/counters")
 async def counters(request: Request) -> Response:
-    return json_response(_state(request).counters.snapshot())
+    return json_response(state_of(request).counters.snapshot())
 
 
 @admin_router.delete("/counters")
 async def clear_counters(request: Request) -> Response:
-    _state(request).counters.clear()
-    return json_response(_state(request).counters.snapshot())
+    state_of(request).counters.clear()
+    return json_response(state_of(request).counters.snapshot())
 
 
 @admin_router.post("/faults")
 async def add_fault(request: Request) -> Response:
-    body = await _body(request)
+    body = await read_json(request)
     try:
-        fault = _state(request).faults.add(body)
+        fault = state_of(request).faults.add(body)
     except ValueError as exc:
         raise validation_error(exc.args[0]) from exc
     return json_response({"id": fault.id}, 201)
@@ -89,23 +75,23 @@ async def add_fault(request: Request) -> Response:
 
 @admin_router.get("/faults")
 async def list_faults(request: Request) -> Response:
-    return json_response({"data": _state(request).faults.list()})
+    return json_response({"data": state_of(request).faults.list()})
 
 
 @admin_router.delete("/faults")
 async def clear_faults(request: Request) -> Response:
-    _state(request).faults.clear()
+    state_of(request).faults.clear()
     return json_response({"data": []})
 
 
 @admin_router.get("/config")
 async def get_config(request: Request) -> Response:
-    return json_response(_state(request).config.as_dict())
+    return json_response(state_of(request).config.as_dict())
 
 
 @admin_router.put("/config")
 async def put_config(request: Request) -> Response:
-    body = await _body(request)
+    body = await read_json(request)
     errors: dict[str, list[str]] = {}
     changes: dict[str, Any] = {}
     if "latency_ms" in body:
@@ -120,19 +106,19 @@ async def put_config(request: Request) -> Response:
         errors["config"] = [f"Unknown setting(s): {', '.join(unknown)}."]
     if errors:
         raise validation_error(errors)
-    return json_response(_state(request).configure(changes).as_dict())
+    return json_response(state_of(request).configure(changes).as_dict())
 
 
 @admin_router.post("/invoices/{invoice_id}/status")
 async def set_status(request: Request, invoice_id: str) -> Response:
-    body = await _body(request)
-    invoice = _state(request).invoices.set_status(invoice_id, body.get("status"))  # type: ignore[arg-type]
+    body = await read_json(request)
+    invoice = state_of(request).invoices.set_status(invoice_id, body.get("status"))  # type: ignore[arg-type]
     return json_response(invoice_for_admin(invoice))
 
 
 @admin_router.get("/invoices")
 async def all_invoices(request: Request, organization_id: str | None = None) -> Response:
-    state = _state(request)
+    state = state_of(request)
     if state.config.auto_pay_after is not None:
         state.invoices.auto_pay(state.config.auto_pay_after)
     return json_response({"data": [invoice_for_admin(i) for i in state.store.all_invoices(organization_id)]})
@@ -141,19 +127,19 @@ async def all_invoices(request: Request, organization_id: str | None = None) -> 
 @admin_router.post("/bulk-invoices")
 async def bulk_invoices(request: Request) -> Response:
     """Benchmarks: ``{"count": N, "organization_id"?, "status"?, "currency"?, "customer_ids"?, "price"?}``."""
-    body = await _body(request)
+    body = await read_json(request)
     organization_id = body.get("organization_id", DEMO_ORG_ID)
-    if _state(request).store.get_record("organization", organization_id) is None:
+    if state_of(request).store.get_record("organization", organization_id) is None:
         raise validation_error({"organization_id": ["Unknown organization."]})
-    return json_response(bulk_create(_state(request).invoices, organization_id, body), 201)
+    return json_response(bulk_create(state_of(request).invoices, organization_id, body), 201)
 
 
 @admin_router.get("/idempotency-keys")
 async def idempotency_keys(request: Request) -> Response:
-    return json_response({"data": _state(request).store.idempotency_keys()})
+    return json_response({"data": state_of(request).store.idempotency_keys()})
 
 
 @admin_router.get("/emails")
 async def emails(request: Request, organization_id: str | None = None) -> Response:
     """Every ``POST /invoices/{id}/email`` the emulator accepted (newest last)."""
-    return json_response({"data": _state(request).store.list_records("email", organization_id)})
+    return json_response({"data": state_of(request).store.list_records("email", organization_id)})

@@ -19,7 +19,6 @@ from enlivy_provider.emulator.catalog_rules import build_product, build_user
 from enlivy_provider.emulator.common import ApiError, not_found, validation_error
 from enlivy_provider.emulator.faults import ASGIApp, ChaosMiddleware
 from enlivy_provider.emulator.idempotency import IdempotencyMiddleware
-from enlivy_provider.emulator.jsonio import BodyError, parse_body
 from enlivy_provider.emulator.listing import (
     QueryParams,
     filter_records,
@@ -27,10 +26,11 @@ from enlivy_provider.emulator.listing import (
     parse_includes,
     parse_invoice_list,
 )
+from enlivy_provider.emulator.pdf import pdf_bytes
 from enlivy_provider.emulator.resources import render_invoice, render_record
-from enlivy_provider.emulator.responses import json_response
 from enlivy_provider.emulator.state import EmulatorState
 from enlivy_provider.emulator.store import Store
+from enlivy_provider.emulator.web import json_response, read_json, state_of
 from enlivy_provider.invoices.totals import CENT
 
 ORG = "/organizations/{org}"
@@ -47,28 +47,16 @@ CATALOG = {
 }
 
 
-def _state(request: Request) -> EmulatorState:
-    state: EmulatorState = request.app.state.emulator
-    return state
-
-
 def authorize(request: Request, org: str | None = None) -> str:
     """The bearer token; 401 when missing/unknown, 403 when it does not belong to ``org``."""
     header = request.headers.get("authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else ""
-    organizations = _state(request).store.token_organizations(token) if token else None
+    organizations = state_of(request).store.token_organizations(token) if token else None
     if organizations is None:
         raise ApiError(401, "Unauthenticated.")
     if org is not None and org not in organizations:
         raise ApiError(403, "This action is unauthorized.")
     return token
-
-
-async def read_json(request: Request) -> dict[str, Any]:
-    try:
-        return parse_body(await request.body())
-    except BodyError as exc:
-        raise ApiError(400, str(exc)) from exc
 
 
 def _includes(kind: str, request: Request, body: dict[str, Any] | None = None) -> list[str]:
@@ -90,7 +78,7 @@ def register_invoice_routes(app: FastAPI) -> None:
     @app.get(ORG + "/invoices")
     async def list_invoices(request: Request, org: str) -> Response:
         authorize(request, org)
-        state = _state(request)
+        state = state_of(request)
         params = QueryParams(request.query_params.multi_items())
         query, listing = parse_invoice_list(org, params)
         invoices, total = state.store.query_invoices(
@@ -119,21 +107,21 @@ def register_invoice_routes(app: FastAPI) -> None:
         authorize(request, org)
         body = await read_json(request)
         includes = _includes("invoice", request, body)
-        state = _state(request)
+        state = state_of(request)
         invoice = state.invoices.create(org, body)
         return json_response(render_invoice(state.store, invoice, _with_defaults(includes)), 201)
 
     @app.post(ORG + "/invoices/restore/{id}")
     async def restore_invoice(request: Request, org: str, id: str) -> Response:
         authorize(request, org)
-        state = _state(request)
+        state = state_of(request)
         invoice = state.invoices.restore(org, id)
         return json_response({"data": render_invoice(state.store, invoice, _includes("invoice", request))})
 
     @app.get(ORG + "/invoices/{id}")
     async def get_invoice(request: Request, org: str, id: str) -> Response:
         authorize(request, org)
-        state = _state(request)
+        state = state_of(request)
         invoice = state.invoices.get(org, id)
         return json_response({"data": render_invoice(state.store, invoice, _includes("invoice", request))})
 
@@ -142,14 +130,14 @@ def register_invoice_routes(app: FastAPI) -> None:
         authorize(request, org)
         body = await read_json(request)
         includes = _includes("invoice", request, body)
-        state = _state(request)
+        state = state_of(request)
         invoice = state.invoices.update(org, id, body)
         return json_response({"data": render_invoice(state.store, invoice, _with_defaults(includes))})
 
     @app.delete(ORG + "/invoices/{id}")
     async def delete_invoice(request: Request, org: str, id: str) -> Response:
         authorize(request, org)
-        state = _state(request)
+        state = state_of(request)
         invoice = state.invoices.delete(org, id)
         return json_response({"data": render_invoice(state.store, invoice, _includes("invoice", request))})
 
@@ -157,43 +145,18 @@ def register_invoice_routes(app: FastAPI) -> None:
     async def email_invoice(request: Request, org: str, id: str) -> Response:
         authorize(request, org)
         body = await read_json(request)
-        return json_response({"data": _state(request).invoices.email(org, id, body)})
+        return json_response({"data": state_of(request).invoices.email(org, id, body)})
 
     @app.get(ORG + "/invoices/{id}/download")
     async def download_invoice(request: Request, org: str, id: str) -> Response:
         authorize(request, org)
-        invoice = _state(request).invoices.get(org, id, allow_deleted=False)
+        invoice = state_of(request).invoices.get(org, id, allow_deleted=False)
         name = invoice.get("formatted_number") or invoice["id"]
         return Response(
             pdf_bytes(invoice),
             media_type="application/pdf",
             headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'},
         )
-
-
-def pdf_bytes(invoice: dict[str, Any]) -> bytes:
-    """A tiny one-page PDF naming the invoice (enough for 'is it a PDF' checks and file round trips)."""
-    text = f"Invoice {invoice.get('formatted_number') or invoice['id']} total {invoice['total']} {invoice['currency']}"
-    text = text.replace("\\", "").replace("(", "").replace(")", "")
-    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
-        b" /Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
-    xref = len(out)
-    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
-    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
-    return bytes(out)
 
 
 def register_catalog_routes(app: FastAPI) -> None:
@@ -207,7 +170,7 @@ def register_catalog_routes(app: FastAPI) -> None:
 
         async def list_records(request: Request, org: str, kind: str = kind) -> Response:
             authorize(request, org)
-            store = _state(request).store
+            store = state_of(request).store
             params = QueryParams(request.query_params.multi_items())
             records, listing = filter_records(kind, store.list_records(kind, org), params, role_flags(store))
             start = (listing.page - 1) * listing.per_page
@@ -221,7 +184,7 @@ def register_catalog_routes(app: FastAPI) -> None:
 
         async def get_record(request: Request, org: str, id: str, kind: str = kind) -> Response:
             authorize(request, org)
-            store = _state(request).store
+            store = state_of(request).store
             record = store.get_record(kind, id, org)
             if record is None:
                 raise not_found(kind.replace("_", " "))
@@ -233,7 +196,7 @@ def register_catalog_routes(app: FastAPI) -> None:
     async def create_user(request: Request, org: str) -> Response:
         authorize(request, org)
         body = await read_json(request)
-        store = _state(request).store
+        store = state_of(request).store
         record = build_user(store, org, body)
         store.put_record("organization_user", record)
         return json_response(
@@ -244,7 +207,7 @@ def register_catalog_routes(app: FastAPI) -> None:
     async def create_product(request: Request, org: str) -> Response:
         authorize(request, org)
         body = await read_json(request)
-        store = _state(request).store
+        store = state_of(request).store
         record = build_product(store, org, body)
         store.put_record("product", record)
         return json_response(
@@ -265,7 +228,7 @@ def register_account_routes(app: FastAPI) -> None:
                 errors[field] = [f"The {field} field is required."]
         if errors:
             raise validation_error(errors)
-        token = _state(request).store.login(body["email"], body["password"])
+        token = state_of(request).store.login(body["email"], body["password"])
         if token is None:
             raise validation_error({"email": ["These credentials do not match our records."]})
         return json_response({"token": token})
@@ -273,7 +236,7 @@ def register_account_routes(app: FastAPI) -> None:
     @app.get("/organizations/{org}")
     async def get_organization(request: Request, org: str) -> Response:
         authorize(request, org)
-        record = _state(request).store.get_record("organization", org)
+        record = state_of(request).store.get_record("organization", org)
         if record is None:
             raise not_found("organization")
         return json_response({"data": record})

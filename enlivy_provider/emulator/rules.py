@@ -103,32 +103,22 @@ def _role_allows(store: Store, user: dict[str, Any], flag: str) -> bool:
 
 
 def _check_ids(store: Store, org: str, merged: dict[str, Any], errors: Errors) -> None:
-    receiver_id = merged.get("organization_receiver_user_id")
-    if receiver_id is not None:
-        user = (
-            store.get_record("organization_user", str(receiver_id), org)
-            if isinstance(receiver_id, str)
-            else None
-        )
+    for field, flag, refusal in (
+        ("organization_receiver_user_id", "can_be_invoiced", "The selected user's role cannot be invoiced."),
+        (
+            "organization_sender_user_id",
+            "can_be_invoicing",
+            "The selected user's role cannot issue invoices.",
+        ),
+    ):
+        user_id = merged.get(field)
+        if user_id is None:
+            continue
+        user = store.get_record("organization_user", user_id, org) if isinstance(user_id, str) else None
         if user is None or user.get("deleted_at"):
-            _add(
-                errors,
-                "organization_receiver_user_id",
-                "The selected organization receiver user id is invalid.",
-            )
-        elif not _role_allows(store, user, "can_be_invoiced"):
-            _add(errors, "organization_receiver_user_id", "The selected user's role cannot be invoiced.")
-    sender_id = merged.get("organization_sender_user_id")
-    if sender_id is not None:
-        user = (
-            store.get_record("organization_user", str(sender_id), org) if isinstance(sender_id, str) else None
-        )
-        if user is None or user.get("deleted_at"):
-            _add(
-                errors, "organization_sender_user_id", "The selected organization sender user id is invalid."
-            )
-        elif not _role_allows(store, user, "can_be_invoicing"):
-            _add(errors, "organization_sender_user_id", "The selected user's role cannot issue invoices.")
+            _add(errors, field, f"The selected {_label(field)} is invalid.")
+        elif not _role_allows(store, user, flag):
+            _add(errors, field, refusal)
     for field, kind in (
         ("organization_bank_account_id", "bank_account"),
         ("organization_invoice_prefix_id", "invoice_prefix"),
