@@ -5,10 +5,11 @@ nothing here writes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from enlivy_provider.client import EnlivyNotFoundError
+from enlivy_provider.client.core import next_page
 from enlivy_provider.invoices.billing_period import BillingPeriod
 from enlivy_provider.invoices.customer import CustomerRef
 from enlivy_provider.invoices.errors import ValidationIssue, join_path
@@ -102,18 +103,28 @@ def invoice_covers_period(invoice: Mapping[str, Any], period: BillingPeriod) -> 
 
 
 def find_existing_invoice(
-    client: EnlivyClient, customer_id: str, period: BillingPeriod
+    client: EnlivyClient,
+    customer_id: str,
+    period: BillingPeriod,
+    *,
+    before_request: Callable[[], None] = lambda: None,
 ) -> dict[str, Any] | None:
     """The newest live, not cancelled invoice of ``customer_id`` with a line billing exactly ``period``.
 
-    How: ``GET /invoices?organization_receiver_user_id=<customer>&include=line_items`` (newest first, every
+    How: ``GET /invoices?organization_receiver_user_id=<customer>&include=line_items`` (newest first, page by
     page until a match), then compare each line's ``billing_period_started_at``/``_ended_at``.
+    ``before_request`` runs before each page (the bulk operator's rate limiter).
     """
-    for invoice in client.list_invoices(
-        organization_receiver_user_id=customer_id, include="line_items", per_page=50
-    ):
-        if invoice.get("deleted_at") or invoice.get("status") in NOT_BILLED_STATUSES:
-            continue
-        if invoice_covers_period(invoice, period):
-            return invoice
+    page: int | None = 1
+    while page is not None:
+        before_request()
+        result = client.list_invoices_page(
+            page=page, per_page=50, organization_receiver_user_id=customer_id, include="line_items"
+        )
+        for invoice in result.items:
+            if invoice.get("deleted_at") or invoice.get("status") in NOT_BILLED_STATUSES:
+                continue
+            if invoice_covers_period(invoice, period):
+                return invoice
+        page = next_page(result.meta, page)
     return None

@@ -78,8 +78,7 @@ def create_invoice_once(
     """
     customer_id = str(payload["organization_receiver_user_id"])
     if if_exists != "create" and period is not None:
-        before_request()
-        existing = find_existing_invoice(client, customer_id, period)
+        existing = find_existing_invoice(client, customer_id, period, before_request=before_request)
         if existing is not None:
             if if_exists == "fail":
                 raise InvoiceExistsError(existing, customer_id, period)

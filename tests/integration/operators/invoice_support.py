@@ -54,6 +54,16 @@ def xcom(dag_run: Any, task_id: str, key: str) -> Any:
         return XComModel.deserialize_value(row)
 
 
+def requests_to(emulator: Any, method: str, last_segment: str) -> int:
+    """Requests the emulator counted for ``METHOD /organizations/{org}/.../<last_segment>`` route templates."""
+    routes = emulator.counters()["routes"]
+    return sum(
+        n
+        for route, n in routes.items()
+        if route.startswith(f"{method} ") and route.rsplit("/", 1)[-1] == last_segment
+    )
+
+
 def live_invoices(emulator: Any) -> list[dict[str, Any]]:
     return [i for i in emulator.invoices() if not i.get("deleted_at")]
 

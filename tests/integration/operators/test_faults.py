@@ -19,6 +19,7 @@ from invoice_support import (
     live_invoices,
     make_dag,
     new_dag_id,
+    requests_to,
     result,
     run,
 )
@@ -26,13 +27,7 @@ from invoice_support import (
 from enlivy_provider.operators.invoices import EnlivyCreateInvoiceOperator, EnlivyCreateInvoicesOperator
 
 INVOICES = "/organizations/*/invoices"
-POST_ROUTE = "/organizations/{organization_id}/invoices"
 NOV_1 = pendulum.datetime(2026, 11, 1, tz="UTC")
-
-
-def post_count(enlivy_emulator: Any) -> int:
-    routes = enlivy_emulator.counters()["routes"]
-    return sum(n for route, n in routes.items() if route.startswith("POST ") and route.endswith("/invoices"))
 
 
 def create_dag(dag_id: str, **kwargs: Any) -> Any:
@@ -68,7 +63,9 @@ def test_create_survives_a_fault_with_exactly_one_invoice(
     assert states == {"create": "success"}
     assert result(dag_run, "create")["outcome"] == "created"
     assert len(live_invoices(enlivy_emulator)) == 1
-    assert post_count(enlivy_emulator) >= 2  # the fault really happened and the client sent again
+    assert (
+        requests_to(enlivy_emulator, "POST", "invoices") >= 2
+    )  # the fault really happened and the client sent again
 
 
 @pytest.mark.parametrize("if_exists", ["skip", "create"])
@@ -188,3 +185,35 @@ def test_bulk_rerun_of_the_same_period_later_creates_nothing_new(enlivy_emulator
     assert sorted(later["invoice_ids"]) == sorted(first["invoice_ids"])
     assert enlivy_emulator.write_count() == writes
     assert len(live_invoices(enlivy_emulator)) == 12
+
+
+def test_if_exists_finds_the_period_beyond_the_first_page(enlivy_emulator: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from enlivy_provider.client import EnlivyClient
+
+    def period(day: int) -> dict[str, Any]:
+        return {"name_lang_map": {"en": "x"}, "quantity": 1, "price": 1, "has_billing_period": True,
+                "billing_period_started_at": f"2026-01-{day:02d}", "billing_period_ended_at": f"2026-01-{day:02d}"}  # fmt: skip
+
+    base = {"organization_receiver_user_id": CUSTOMERS[0], "status": "draft", "currency": "EUR",
+            "payment_method": "bank_transfer", "delivery_method": "email"}  # fmt: skip
+    with EnlivyClient(
+        enlivy_emulator.base_url, enlivy_emulator.token, organization_id=enlivy_emulator.org_id
+    ) as api:
+        oldest = api.create_invoice({**base, "line_items": [period(1)]})
+        with ThreadPoolExecutor(8) as pool:  # 60 newer invoices of other periods: the oldest is on page 2
+            list(
+                pool.map(
+                    lambda n: api.create_invoice({**base, "line_items": [period(2 + n % 27)]}), range(60)
+                )
+            )
+    enlivy_emulator.reset_counters()
+    dag = create_dag(new_dag_id("deep_lookup"))
+    dag.task_dict["create"].billing_period = {"start": "2026-01-01", "end": "2026-01-01"}
+    states, dag_run = run(dag)
+    assert states == {"create": "success"}
+    summary = result(dag_run, "create")
+    assert summary["outcome"] == "skipped" and summary["id"] == oldest["id"]
+    assert requests_to(enlivy_emulator, "GET", "invoices") == 2  # both pages of the lookup
+    assert enlivy_emulator.write_count() == 0

@@ -73,7 +73,8 @@ def test_status_precondition_refuses_and_writes_nothing(enlivy_emulator: Any, fa
     assert states == {"create": "success", "cancel": "failed"}
     assert "is 'draft', not one of expected_statuses ['pending']; not updated" in failures.text()
     assert [kind for _, kind, _ in failures.seen] == ["AirflowFailException"]
-    assert enlivy_emulator.request_count("PUT", "/organizations/{organization_id}/invoices/{invoice_id}") == 0
+    assert enlivy_emulator.counters()["routes"].get("GET /organizations/{org}/invoices/{id}", 0) == 1
+    assert enlivy_emulator.write_count() == 1  # the create; no PUT
 
 
 def test_invalid_changes_fail_before_any_request(enlivy_emulator: Any, failures: Failures) -> None:
