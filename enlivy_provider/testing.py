@@ -17,11 +17,12 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 import requests
@@ -169,10 +170,12 @@ def run_emulator(
         command += ["--auto-pay-after", str(auto_pay_after)]
     if db is not None:
         command += ["--db", str(Path(db))]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # Output goes to a temporary file, never a pipe: an unread pipe fills up and would block the server.
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     handle = EmulatorHandle(f"http://127.0.0.1:{port}")
     try:
-        _wait_healthy(process, handle)
+        _wait_healthy(process, handle, log)
         yield handle
     finally:
         handle.close()
@@ -182,15 +185,15 @@ def run_emulator(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
+        log.close()
 
 
-def _wait_healthy(process: subprocess.Popen[bytes], handle: EmulatorHandle) -> None:
+def _wait_healthy(process: subprocess.Popen[bytes], handle: EmulatorHandle, log: IO[bytes]) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            output = process.stdout.read().decode(errors="replace") if process.stdout else ""
+            log.seek(0)
+            output = log.read().decode(errors="replace")
             raise RuntimeError(f"the emulator exited with {process.returncode}:\n{output}")
         try:
             if requests.get(f"{handle.base_url}/_emulator/health", timeout=1).status_code == 200:

@@ -88,6 +88,9 @@ class IdempotencyMiddleware:
                 self.store.put_idempotent(
                     token, method, path, key, StoredResponse(print_, status, payload, media_type), now_iso()
                 )
+        if not lock.locked():
+            # The answer is stored before the lock is released, so a later request with this key replays it.
+            self._locks.pop(lock_key, None)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 
