@@ -17,7 +17,7 @@ from enlivy_provider.client import (
     EnlivyNotFoundError,
     EnlivyValidationError,
 )
-from enlivy_provider.emulator.seed import DEMO_LOGIN_EMAIL, DEMO_LOGIN_PASSWORD, DEMO_ORG_NAME
+from enlivy_provider.emulator.seed import DEMO_CUSTOMERS, DEMO_LOGIN_EMAIL, DEMO_LOGIN_PASSWORD, DEMO_ORG_NAME
 
 T = TypeVar("T")
 CREATE = ("POST", "/organizations/{org}/invoices")
@@ -157,3 +157,20 @@ def test_async_login_once_and_awaitable_on_token(run_with: Callable[..., Any], e
     run_with(scenario, token=None, email=DEMO_LOGIN_EMAIL, password=DEMO_LOGIN_PASSWORD, on_token=remember)
     assert seen == [enlivy_emulator.token]
     assert enlivy_emulator.request_count("POST", "/authentication/login") == 1
+
+
+def test_async_get_customer_and_generic_request(run_with: Callable[..., Any], enlivy_emulator: Any) -> None:
+    customer_id = DEMO_CUSTOMERS[0].id
+
+    async def scenario(client: AsyncEnlivyClient) -> tuple[dict[str, Any], Any]:
+        customer = await client.get_customer(customer_id)
+        response = await client.request(
+            "GET", f"/organizations/{enlivy_emulator.org_id}/users", params={"per_page": 2}
+        )
+        return customer, response
+
+    customer, response = run_with(scenario)
+    assert customer["email"] == DEMO_CUSTOMERS[0].email
+    assert response.status_code == 200
+    assert len(response.data) == 2
+    assert response.json()["meta"]["pagination"]["per_page"] == 2
