@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 
@@ -53,4 +54,11 @@ def xcom_result(dag_run: Any, task_id: str, map_index: int = -1) -> Any:
             .filter(XComModel.key == "return_value")
             .one_or_none()
         )
-        return None if row is None else XComModel.deserialize_value(row)
+        if row is None:
+            return None
+        # The Task SDK stores a task's return value as plain JSON, so the column already holds the Python
+        # value. XComModel.deserialize_value would json.loads a str return ("20.10" -> 20.1); re-encoding
+        # first keeps strings intact while XComDecoder still restores Airflow's special encodings.
+        from airflow.utils.json import XComDecoder
+
+        return json.loads(json.dumps(row.value), cls=XComDecoder)
