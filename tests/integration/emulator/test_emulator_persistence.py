@@ -1,9 +1,10 @@
-"""With --db the data survives a restart (the one emulator test that starts its own process)."""
+"""With --db the data survives a restart; command-line options apply (the one test that starts its own process)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import requests
 from emulator_test_api import Api, invoice_payload
 
 from enlivy_provider.testing import run_emulator
@@ -26,8 +27,10 @@ def test_data_survives_a_restart_with_db(tmp_path: Path) -> None:
         ).json()
     assert db.exists()
 
-    with run_emulator(db=db) as second:
+    with run_emulator(db=db, latency_ms=5, rate_limit=500, auto_pay_after=3600) as second:
         api = Api(second)
+        config = requests.get(f"{second.base_url}/_emulator/config", timeout=10).json()
+        assert config == {"latency_ms": 5, "rate_limit": 500.0, "auto_pay_after": 3600.0}
         again = api.get(f"/invoices/{created['id']}", params={"include": "line_items"}).json()["data"]
         assert again["total"] == created["total"]
         assert again["line_items"]["data"] == created["line_items"]["data"]
@@ -37,3 +40,5 @@ def test_data_survives_a_restart_with_db(tmp_path: Path) -> None:
         replay = api.post("/invoices", json=invoice_payload(), headers={"Idempotency-Key": "persist"})
         assert replay.headers["Idempotent-Replayed"] == "true"
         assert replay.json()["id"] == created["id"]
+        second.reset()  # reset goes back to the command-line options, not to zero
+        assert requests.get(f"{second.base_url}/_emulator/config", timeout=10).json() == config
