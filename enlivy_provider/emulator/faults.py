@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.routing import Match
 
+from enlivy_provider.emulator.common import new_id
 from enlivy_provider.emulator.jsonio import dumps
 
 if TYPE_CHECKING:
@@ -204,28 +205,36 @@ class ChaosMiddleware:
         state = self.state
         method, path = scope["method"], scope["path"]
         state.counters.hit(method, route_template(self.app, scope), path)
+        request_id = new_id("req").encode()
+
+        async def answer(message: Message) -> None:
+            """Every API answer carries ``X-Request-Id`` (the SDK reads it)."""
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", request_id)]}
+            await send(message)
+
         if state.config.latency_ms:
             await asyncio.sleep(state.config.latency_ms / 1000)
         if state.config.auto_pay_after is not None:
             state.invoices.auto_pay(state.config.auto_pay_after)
         wait = state.rate_limiter.acquire()
         if wait is not None:
-            await send_json(send, 429, {"message": "Too Many Attempts."}, {"Retry-After": str(wait)})
+            await send_json(answer, 429, {"message": "Too Many Attempts."}, {"Retry-After": str(wait)})
             return
         fault = state.faults.take(method, path)
         if fault is not None:
             if fault.action == "error":
                 status = fault.status or 503
-                await send_json(send, status, {"message": f"Injected fault: HTTP {status}."})
+                await send_json(answer, status, {"message": f"Injected fault: HTTP {status}."})
                 return
             if fault.action == "rate_limit":
                 headers = {"Retry-After": str(fault.retry_after if fault.retry_after is not None else 1)}
-                await send_json(send, 429, {"message": "Too Many Attempts."}, headers)
+                await send_json(answer, 429, {"message": "Too Many Attempts."}, headers)
                 return
             if fault.action == "delay":
                 await asyncio.sleep((fault.delay_ms or 0) / 1000)
             elif fault.action == "drop_before_commit":
-                await drop_connection(send)
+                await drop_connection(send)  # the server's own send: it knows the transport
                 return
             elif fault.action == "drop_after_commit":
 
@@ -235,4 +244,4 @@ class ChaosMiddleware:
                 await self.inner(scope, receive, swallow)
                 await drop_connection(send)
                 return
-        await self.inner(scope, receive, send)
+        await self.inner(scope, receive, answer)

@@ -29,6 +29,7 @@ def test_error_fault_writes_nothing(api: Api, enlivy_emulator: EmulatorHandle) -
     enlivy_emulator.add_fault("POST", INVOICES, "error", status=500)
     response = api.post("/invoices", json=invoice_payload())
     assert response.status_code == 500 and response.json()["message"]
+    assert response.headers["X-Request-Id"].startswith("req_")
     assert enlivy_emulator.invoices() == []
 
 

@@ -12,6 +12,8 @@ from enlivy_provider.emulator import seed
 def test_create_answers_201_with_the_invoice_unwrapped_and_line_items_wrapped(api: Api) -> None:
     response = api.post("/invoices", json=invoice_payload())
     assert response.status_code == 201
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.headers["X-Request-Id"].startswith("req_")
     body = decimal_json(response)
     assert "data" not in body
     assert body["id"].startswith("org_inv_")
