@@ -12,6 +12,7 @@ same server reset to the demo seed before the test) and ``enlivy_airflow_connect
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import socket
@@ -22,9 +23,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import pytest
 import requests
 
 from enlivy_provider.emulator import seed as demo
@@ -204,24 +204,26 @@ def _wait_healthy(process: subprocess.Popen[bytes], handle: EmulatorHandle, log:
     raise RuntimeError(f"the emulator did not become healthy within {STARTUP_TIMEOUT_S} s")
 
 
-@pytest.fixture(scope="session")
-def enlivy_emulator_server() -> Iterator[EmulatorHandle]:
-    """One emulator process for the whole test session (demo seed)."""
-    with run_emulator() as handle:
-        yield handle
+# The fixtures need pytest; run_emulator and EmulatorHandle do not (benchmarks, `make demo`, scripts).
+if TYPE_CHECKING or importlib.util.find_spec("pytest") is not None:
+    import pytest
 
+    @pytest.fixture(scope="session")
+    def enlivy_emulator_server() -> Iterator[EmulatorHandle]:
+        """One emulator process for the whole test session (demo seed)."""
+        with run_emulator() as handle:
+            yield handle
 
-@pytest.fixture
-def enlivy_emulator(enlivy_emulator_server: EmulatorHandle) -> EmulatorHandle:
-    """The session's emulator, reset to the demo seed (data, faults, counters, config) before the test."""
-    enlivy_emulator_server.reset()
-    return enlivy_emulator_server
+    @pytest.fixture
+    def enlivy_emulator(enlivy_emulator_server: EmulatorHandle) -> EmulatorHandle:
+        """The session's emulator, reset to the demo seed (data, faults, counters, config) before the test."""
+        enlivy_emulator_server.reset()
+        return enlivy_emulator_server
 
-
-@pytest.fixture
-def enlivy_airflow_connection(
-    enlivy_emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
-) -> EmulatorHandle:
-    """``AIRFLOW_CONN_ENLIVY_DEFAULT`` points at the (freshly reset) emulator for this test."""
-    monkeypatch.setenv("AIRFLOW_CONN_ENLIVY_DEFAULT", enlivy_emulator.connection_json())
-    return enlivy_emulator
+    @pytest.fixture
+    def enlivy_airflow_connection(
+        enlivy_emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+    ) -> EmulatorHandle:
+        """``AIRFLOW_CONN_ENLIVY_DEFAULT`` points at the (freshly reset) emulator for this test."""
+        monkeypatch.setenv("AIRFLOW_CONN_ENLIVY_DEFAULT", enlivy_emulator.connection_json())
+        return enlivy_emulator
