@@ -307,9 +307,12 @@ class Store:
     ) -> tuple[list[dict[str, Any]], int]:
         """One page of matching invoices and the total match count (SQL LIMIT/OFFSET over indexes)."""
         where, params = self._where(query)
-        column = "total_cents" if query.order_by == "total" else query.order_by
-        if column not in ORDERABLE_INVOICE_COLUMNS | {"total_cents"}:
+        if query.order_by not in ORDERABLE_INVOICE_COLUMNS:
             raise ValueError(f"cannot order by {query.order_by}")
+        # Amounts in cents; numbers numerically ("10" after "9"), external non-numeric ones last.
+        column = {"total": "total_cents", "number": "CAST(number AS INTEGER)"}.get(
+            query.order_by, query.order_by
+        )
         direction = "ASC" if query.order == "asc" else "DESC"
         sql = (
             f"SELECT doc FROM invoices WHERE {where} "

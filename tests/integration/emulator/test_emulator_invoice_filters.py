@@ -135,3 +135,9 @@ def test_bad_filter_values_are_422(api: Api, params: dict[str, Any], field: str)
     assert body["message"] == "The given data was invalid."
     assert field in body["errors"], body
     assert all(isinstance(m, str) for m in body["errors"][field])
+
+
+def test_order_by_number_is_numeric(api: Api) -> None:
+    api.handle.bulk_invoices(11)
+    numbers = [i["number"] for i in api.list_invoices(order_by="number", order="asc").json()["data"]]
+    assert numbers == [str(n) for n in range(1, 12)]
