@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta, timezone
 
 from enlivy_provider.emulator.common import iso
+
+_SPACED_OFFSET = re.compile(r"(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:?\d{2})$")
 
 
 def parse_moment(value: object) -> tuple[datetime, bool] | None:
@@ -12,6 +15,8 @@ def parse_moment(value: object) -> tuple[datetime, bool] | None:
     if not isinstance(value, str) or not value.strip():
         return None
     text = value.strip()
+    # An unencoded "+01:00" offset arrives as " 01:00" (a query string turns "+" into a space).
+    text = _SPACED_OFFSET.sub(r"\1+\2", text)
     if len(text) == 10:
         try:
             day = date.fromisoformat(text)

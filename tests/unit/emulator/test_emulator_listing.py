@@ -32,6 +32,11 @@ def test_date_only_to_covers_the_whole_day() -> None:
     assert query.ranges == [("paid_at", "2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z", True)]
     query, _ = parse([("paid_at_from", "2026-01-01T10:00:00+02:00"), ("paid_at_to", "2026-01-01T12:00:00Z")])
     assert query.ranges == [("paid_at", "2026-01-01T08:00:00Z", "2026-01-01T12:00:00Z", False)]
+    # "+02:00" sent unencoded in a query string arrives as " 02:00"
+    query, _ = parse(
+        [("updated_at_from", "2026-01-01T10:00:00 02:00"), ("updated_at_to", "2026-01-01 12:00:00")]
+    )
+    assert query.ranges == [("updated_at", "2026-01-01T08:00:00Z", "2026-01-01T12:00:00Z", False)]
 
 
 def test_errors_are_collected_per_parameter() -> None:
