@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from enlivy_provider.emulator.common import ApiError
+from enlivy_provider.emulator.common import ApiError, validation_error
 from enlivy_provider.emulator.jsonio import BodyError, dumps, parse_body
+from enlivy_provider.emulator.listing import QueryParams, parse_includes
 
 if TYPE_CHECKING:
     from enlivy_provider.emulator.state import EmulatorState
@@ -30,3 +31,38 @@ async def read_json(request: Request) -> dict[str, Any]:
         return parse_body(await request.body())
     except BodyError as exc:
         raise ApiError(400, str(exc)) from exc
+
+
+ORG = "/organizations/{org}"
+
+
+def authorize(request: Request, org: str | None = None) -> str:
+    """The bearer token; 401 when missing/unknown, 403 when it does not belong to ``org``."""
+    header = request.headers.get("authorization", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    organizations = state_of(request).store.token_organizations(token) if token else None
+    if organizations is None:
+        raise ApiError(401, "Unauthenticated.")
+    if org is not None and org not in organizations:
+        raise ApiError(403, "This action is unauthorized.")
+    return token
+
+
+def includes_of(kind: str, request: Request, body: dict[str, Any] | None = None) -> list[str]:
+    """``include`` names from the JSON body (POST/PUT, as the SDK sends them) or the query; 422 if unknown."""
+    errors: dict[str, list[str]] = {}
+    raw: Any = body.get("include") if body and "include" in body else None
+    if raw is None and "include" in request.query_params:
+        raw = QueryParams(request.query_params.multi_items()).many("include")
+    names = parse_includes(kind, raw, errors)
+    if errors:
+        raise validation_error(errors)
+    return names
+
+
+# Includes always present in create/update answers (the public page's POST/PUT examples show line items).
+WRITE_DEFAULT_INCLUDES = ("line_items",)
+
+
+def with_write_defaults(names: list[str]) -> list[str]:
+    return [*WRITE_DEFAULT_INCLUDES, *(n for n in names if n not in WRITE_DEFAULT_INCLUDES)]
