@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
-from emulator_test_api import Api, invoice_payload
+from emulator_test_api import Api
 
 from enlivy_provider.testing import EmulatorHandle
 
 
 @pytest.fixture
 def api(enlivy_emulator: EmulatorHandle) -> Iterator[Api]:
+    """``requests`` against the freshly reset emulator, with the demo organization's token."""
     client = Api(enlivy_emulator)
     yield client
     client.session.close()
-
-
-@pytest.fixture
-def payload() -> Callable[..., dict[str, Any]]:
-    return invoice_payload
