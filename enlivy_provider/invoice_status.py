@@ -142,7 +142,8 @@ class ObservedStatuses:
             self.statuses[invoice_id] = str(record.get("status") or "unknown").lower()
             if record.get("deleted_at"):
                 self.deleted.add(invoice_id)
-        return next_page(page.meta)
+        # An empty page ends the batch even if the meta promises more (no endless loop on a confused server).
+        return next_page(page.meta) if page.items else None
 
 
 def fetch_statuses(client: EnlivyClient, invoice_ids: Sequence[str]) -> ObservedStatuses:

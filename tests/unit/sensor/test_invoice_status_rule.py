@@ -252,3 +252,10 @@ def test_auth_and_validation_errors_are_not_transient() -> None:
         _api_error(EnlivyValidationError, 422),
     ):
         assert not is_transient(exc)
+
+
+def test_an_empty_page_ends_the_batch_whatever_the_meta_says() -> None:
+    page = Page(
+        items=[], meta={"pagination": {"current_page": 1, "total_pages": 9}}, status_code=200, headers={}
+    )
+    assert ObservedStatuses().add_page(page, ["a"]) is None
