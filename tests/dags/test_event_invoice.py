@@ -116,6 +116,7 @@ def rest_api(event_dag: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     from fastapi.testclient import TestClient
 
     monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "True")
+    monkeypatch.setenv("AIRFLOW__API_AUTH__JWT_SECRET", "test-only-" + "x" * 64)  # >= 64 bytes for HS512
     from airflow.api_fastapi.app import create_app
 
     sync_dag_to_db(event_dag)

@@ -47,7 +47,7 @@ def _env(home: Path, dags: Path, api_port: int, emulator: Any) -> dict[str, str]
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(api_port),
             "AIRFLOW__API__WORKERS": "1",
-            "AIRFLOW__API_AUTH__JWT_SECRET": "e2e-test-secret-not-for-production",
+            "AIRFLOW__API_AUTH__JWT_SECRET": "e2e-test-secret-not-for-production-" + "x" * 64,
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
             "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
