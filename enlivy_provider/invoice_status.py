@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from enlivy_provider.client import AsyncEnlivyClient, EnlivyClient, EnlivyError, Page
+from enlivy_provider.client.core import next_page
 
 #: The API accepts at most 30 ids in one ``ids`` filter (enlivy-api.md §6.1).
 MAX_IDS_PER_CALL = 30
@@ -116,15 +117,6 @@ def batch_params(batch: Sequence[str], page: int = 1) -> dict[str, Any]:
     return {"ids": list(batch), "deleted": -1, "page": page, "per_page": MAX_IDS_PER_CALL}
 
 
-def next_page(meta: Mapping[str, Any] | None) -> int | None:
-    """The page to read next, or None. Only matters if a server ignores ``per_page``."""
-    pagination = (meta or {}).get("pagination") or {}
-    current, total = pagination.get("current_page"), pagination.get("total_pages")
-    if isinstance(current, int) and isinstance(total, int) and current < total:
-        return current + 1
-    return None
-
-
 @dataclass
 class ObservedStatuses:
     """What the API said: status of every invoice it returned, and which of those are soft-deleted."""
@@ -132,7 +124,7 @@ class ObservedStatuses:
     statuses: dict[str, str] = field(default_factory=dict)
     deleted: set[str] = field(default_factory=set)
 
-    def add_page(self, page: Page, wanted: Iterable[str]) -> int | None:
+    def add_page(self, page: Page, wanted: Iterable[str], requested_page: int = 1) -> int | None:
         """Record one list page (ignoring records not asked for); return the next page number or None."""
         wanted_ids = set(wanted)
         for record in page.items:
@@ -143,7 +135,7 @@ class ObservedStatuses:
             if record.get("deleted_at"):
                 self.deleted.add(invoice_id)
         # An empty page ends the batch even if the meta promises more (no endless loop on a confused server).
-        return next_page(page.meta) if page.items else None
+        return next_page(page.meta, requested_page) if page.items else None
 
 
 def fetch_statuses(client: EnlivyClient, invoice_ids: Sequence[str]) -> ObservedStatuses:
@@ -152,7 +144,7 @@ def fetch_statuses(client: EnlivyClient, invoice_ids: Sequence[str]) -> Observed
     for batch in batched(invoice_ids):
         page: int | None = 1
         while page is not None:
-            page = observed.add_page(client.list_invoices_page(**batch_params(batch, page)), batch)
+            page = observed.add_page(client.list_invoices_page(**batch_params(batch, page)), batch, page)
     return observed
 
 
@@ -162,7 +154,9 @@ async def afetch_statuses(client: AsyncEnlivyClient, invoice_ids: Sequence[str])
     for batch in batched(invoice_ids):
         page: int | None = 1
         while page is not None:
-            page = observed.add_page(await client.list_invoices_page(**batch_params(batch, page)), batch)
+            page = observed.add_page(
+                await client.list_invoices_page(**batch_params(batch, page)), batch, page
+            )
     return observed
 
 

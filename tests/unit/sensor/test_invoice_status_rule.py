@@ -24,7 +24,6 @@ from enlivy_provider.invoice_status import (
     batched,
     classify,
     is_transient,
-    next_page,
     normalize_invoice_ids,
     normalize_statuses,
     validate_status_sets,
@@ -124,13 +123,6 @@ def test_batch_size_is_capped_by_the_api_limit() -> None:
 def test_batch_params_ask_for_live_and_deleted_invoices_on_one_page() -> None:
     params = batch_params(["a", "b"])
     assert params == {"ids": ["a", "b"], "deleted": -1, "page": 1, "per_page": 30}
-
-
-def test_next_page_follows_pagination_meta() -> None:
-    assert next_page({"pagination": {"current_page": 1, "total_pages": 2}}) == 2
-    assert next_page({"pagination": {"current_page": 2, "total_pages": 2}}) is None
-    assert next_page({}) is None
-    assert next_page(None) is None
 
 
 def test_observed_statuses_record_only_wanted_ids_and_deleted_ones() -> None:
