@@ -48,6 +48,17 @@ TEMPLATE_EXT = (".json", ".json.j2")
 PREVIEWS_LOGGED = 20  # a bulk dry run logs this many previews in full
 
 
+def _schedule_timezone(dag: Any) -> dt.tzinfo | None:
+    """The time zone the DAG's schedule counts days in: the cron timetable's own zone when it has one
+    (``CronDataIntervalTimetable(..., timezone="Europe/Berlin")`` with a UTC start_date), else the DAG's."""
+    zone = getattr(getattr(dag, "timetable", None), "timezone", None) or getattr(dag, "timezone", None)
+    if isinstance(zone, str):
+        import pendulum
+
+        return pendulum.timezone(zone)
+    return zone if isinstance(zone, dt.tzinfo) else None
+
+
 @dataclass(frozen=True)
 class RunInfo:
     """What the operators take from the run: a reference date (for ``due_in_days``) and the data interval,
@@ -63,7 +74,7 @@ class RunInfo:
         anchor = logical_date or getattr(dag_run, "run_after", None)
         start, end = context.get("data_interval_start"), context.get("data_interval_end")
         # Whole days in the DAG's time zone: a Europe/Berlin month starts at 22:00 or 23:00 UTC the day before.
-        tz = getattr(context.get("dag"), "timezone", None)
+        tz = _schedule_timezone(context.get("dag"))
         if tz is not None and start is not None and end is not None:
             start, end = start.astimezone(tz), end.astimezone(tz)
             anchor = anchor.astimezone(tz) if anchor is not None else None

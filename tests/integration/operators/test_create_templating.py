@@ -7,6 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from airflow.sdk import task
 from invoice_support import (
     CONSULTING,
@@ -210,7 +211,11 @@ def test_billing_period_from_the_data_interval(enlivy_emulator: Any) -> None:
     )
 
 
-def test_data_interval_days_are_taken_in_the_dags_time_zone(enlivy_emulator: Any) -> None:
+@pytest.mark.parametrize("start_date_zone", ["Europe/Berlin", "UTC"])
+def test_data_interval_days_are_taken_in_the_schedules_time_zone(
+    enlivy_emulator: Any, start_date_zone: str
+) -> None:
+    """Days are counted in the timetable's zone, even when the start_date is given in another one."""
     import pendulum
     from airflow.sdk import CronDataIntervalTimetable
 
@@ -218,7 +223,7 @@ def test_data_interval_days_are_taken_in_the_dags_time_zone(enlivy_emulator: Any
     with make_dag(
         new_dag_id("interval_tz"),
         schedule=schedule,
-        start_date=pendulum.datetime(2026, 1, 1, tz="Europe/Berlin"),
+        start_date=pendulum.datetime(2026, 1, 1, tz=start_date_zone),
     ) as dag:
         EnlivyCreateInvoiceOperator(
             task_id="create", customer=CUSTOMERS[3], line_items=[{"product_id": PLATFORM, "quantity": 1}],
