@@ -19,10 +19,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from enlivy_provider.client import AsyncEnlivyClient, EnlivyClient, EnlivyError, Page
+from enlivy_provider.client import EnlivyError, Page
 from enlivy_provider.client.core import next_page
+
+if TYPE_CHECKING:
+    from enlivy_provider.client import AsyncEnlivyClient, EnlivyClient
 
 #: The API accepts at most 30 ids in one ``ids`` filter (enlivy-api.md §6.1).
 MAX_IDS_PER_CALL = 30

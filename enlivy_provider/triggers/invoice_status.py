@@ -19,11 +19,14 @@ import random
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from enlivy_provider.client import AsyncEnlivyClient, EnlivyError, EnlivyRateLimitError
+from enlivy_provider.client import EnlivyError, EnlivyRateLimitError
+
+if TYPE_CHECKING:
+    from enlivy_provider.client import AsyncEnlivyClient
 from enlivy_provider.invoice_status import (
     StatusCheck,
     afetch_statuses,
