@@ -1,0 +1,33 @@
+"""DAG files stay light: parsing them must not load the HTTP transports (they load when a task runs)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+DAGS = Path(__file__).resolve().parents[2] / "dags"
+
+PROBE = """
+import json, runpy, sys
+for path in sys.argv[1:]:
+    runpy.run_path(path)
+print(json.dumps(sorted(m for m in ("requests", "enlivy_provider.client.sync", "enlivy_provider.client.aio",
+                                    "enlivy_provider.hooks.enlivy") if m in sys.modules)))
+"""
+
+
+def test_parsing_the_example_dags_loads_no_http_client() -> None:
+    files = sorted(str(p) for p in DAGS.glob("*.py"))
+    assert files
+    probe = subprocess.run(
+        [sys.executable, "-c", PROBE, *files],
+        env={**os.environ},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert probe.returncode == 0, probe.stderr[-2000:]
+    assert json.loads(probe.stdout.strip().splitlines()[-1]) == []
