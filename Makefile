@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml constraints.txt
 test: $(STAMP) lint typecheck pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check enlivy_provider tests dags benchmarks
-	$(BIN)/ruff format --check enlivy_provider tests dags benchmarks
+	$(BIN)/ruff check --no-cache enlivy_provider tests dags benchmarks scripts
+	$(BIN)/ruff format --no-cache --check enlivy_provider tests dags benchmarks scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy enlivy_provider

@@ -37,8 +37,8 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
-from enlivy_provider.operators.invoices import EnlivyCreateInvoicesOperator
 
+from enlivy_provider.operators.invoices import EnlivyCreateInvoicesOperator
 from enlivy_provider.sensors.invoice_status import EnlivyInvoiceStatusSensor
 
 DAG_ID = "enlivy_recurring_billing"
