@@ -50,10 +50,11 @@ def test_every_listed_class_exists() -> None:
 
 def test_providers_manager_knows_the_enlivy_connection_form() -> None:
     from airflow.providers_manager import ProvidersManager
+    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
 
     manager = ProvidersManager()
     assert "enlivy-provider" in manager.providers
-    hook_info = manager.hooks["enlivy"]
+    hook_info = ProvidersManagerTaskRuntime().hooks["enlivy"]
     assert hook_info is not None
     assert hook_info.hook_class_name == "enlivy_provider.hooks.enlivy.EnlivyHook"
     assert hook_info.connection_type == "enlivy"
