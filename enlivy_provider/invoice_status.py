@@ -43,7 +43,8 @@ def normalize_invoice_ids(value: Any) -> list[str]:
 
     Accepted shapes: ``"org_inv_..."``; a list/tuple of ids; a list of dicts carrying ``"id"`` (the create
     operator's summaries); a dict with ``"invoice_ids"`` (the bulk operator's return value); a dict with
-    ``"id"`` (one summary). Anything else raises ``TypeError``/``ValueError`` naming what was wrong.
+    ``"id"`` (one summary). Any sequence counts as a list, e.g. the lazy sequence that the XComArg of a
+    mapped task resolves to. Anything else raises ``TypeError``/``ValueError`` naming what was wrong.
     """
     ids: list[str] = []
     seen: set[str] = set()
@@ -71,9 +72,9 @@ def _iter_ids(value: Any, *, where: str) -> Iterator[str]:
                 f"{where}: a dict must carry 'invoice_ids' (bulk operator output) or 'id' (invoice summary); "
                 f"its keys are: {keys}"
             )
-    elif isinstance(value, (list, tuple)):
+    elif _is_sequence(value):  # also the lazy sequence a mapped upstream task's XComArg resolves to
         for index, item in enumerate(value):
-            if isinstance(item, (list, tuple)):
+            if _is_sequence(item):
                 raise TypeError(f"{where}[{index}]: nested lists are not accepted")
             yield from _iter_ids(item, where=f"{where}[{index}]")
     else:
@@ -81,6 +82,10 @@ def _iter_ids(value: Any, *, where: str) -> Iterator[str]:
             f"{where}: expected an invoice id, a list of ids or summaries, or the bulk operator's output; "
             f"got {type(value).__name__}"
         )
+
+
+def _is_sequence(value: Any) -> bool:
+    return isinstance(value, Sequence) and not isinstance(value, (str, bytes, bytearray))
 
 
 def normalize_statuses(value: Any, *, name: str) -> tuple[str, ...]:

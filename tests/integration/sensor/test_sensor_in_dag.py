@@ -86,3 +86,30 @@ def test_reschedule_mode_in_dag_test(
 
     assert task_states(dag_run) == {"created_invoices": "success", "wait_for_payment": "success"}
     assert xcom_result(dag_run, "wait_for_payment") == {ids[0]: "paid"}
+
+
+def test_accepts_the_summaries_of_a_mapped_upstream_task(make_invoices: Callable[..., list[str]]) -> None:
+    """A mapped task's XComArg resolves to a lazy sequence (not a list) of its summaries."""
+    ids = make_invoices(3, status="paid")
+    with DAG(
+        dag_id="enlivy_sensor_mapped_upstream",
+        schedule=None,
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    ) as dag:
+
+        @task
+        def invoice_summary(invoice_id: str) -> dict[str, Any]:
+            return {"id": invoice_id, "status": "paid", "outcome": "created"}
+
+        EnlivyInvoiceStatusSensor(
+            task_id="wait_for_payment",
+            invoice_ids=invoice_summary.expand(invoice_id=ids),
+            deferrable=False,
+            poke_interval=0.2,
+            timeout=30,
+        )
+
+    dag_run = run_dag(dag)
+
+    assert task_states(dag_run)["wait_for_payment"] == "success"
+    assert xcom_result(dag_run, "wait_for_payment") == dict.fromkeys(ids, "paid")
