@@ -10,8 +10,11 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 
+# More integer digits than any amount can have: beyond this a value is refused rather than handled with a
+# precision the default decimal context (28 digits) does not have.
+MAX_INTEGER_DIGITS = 100
 _DECIMAL_TEXT = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
 
 
@@ -35,8 +38,10 @@ def to_decimal(value: object) -> Decimal:
         raise NotADecimalError(f"must be a number (got {type(value).__name__} {_short(value)})")
     if not result.is_finite():
         raise NotADecimalError(f"must be a finite number (got {_short(value)})")
+    if result.adjusted() >= MAX_INTEGER_DIGITS:
+        raise NotADecimalError(f"is too large (got {_short(value)})")
     if result.as_tuple().exponent > 0:  # type: ignore[operator]  # "1e3" -> 1000, not 1E+3
-        result = result.quantize(Decimal(1))
+        result = result.quantize(Decimal(1), context=Context(prec=MAX_INTEGER_DIGITS))
     return result
 
 

@@ -7,14 +7,16 @@ is an exact "at most 2 decimal places" rule (no binary float noise on either sid
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
-from decimal import Decimal
+from collections.abc import Iterable, Iterator, Mapping
+from decimal import MAX_EMAX, MIN_EMIN, Decimal, localcontext
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from jsonschema import Draft202012Validator, ValidationError
-from referencing import Registry, Resource
+from jsonschema import Draft202012Validator, ValidationError, validators
+from jsonschema.protocols import Validator
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
 
 from enlivy_provider.invoices.decimals import decimal_places
 from enlivy_provider.invoices.errors import ValidationIssue, join_path
@@ -30,15 +32,47 @@ def load_schema(name: str) -> dict[str, Any]:
     return schema
 
 
+def _multiple_of(
+    validator: Validator, step: Any, instance: Any, schema: Mapping[str, Any]
+) -> Iterator[ValidationError]:
+    """``multipleOf`` in exact decimal arithmetic at any magnitude. jsonschema's own computes ``instance % step``
+    in the default 28-digit context, which raises ``decimal.InvalidOperation`` for a huge amount (``1e30``)
+    instead of reporting it; the range keywords (``maximum``) report such values."""
+    if not (isinstance(instance, Decimal) and isinstance(step, Decimal)):
+        yield from _DEFAULT_MULTIPLE_OF(validator, step, instance, schema)
+        return
+    if not instance.is_finite() or not step:
+        return
+    digits = instance.adjusted() - step.adjusted() + 2  # of the integer quotient
+    if digits > 1000:
+        return  # far beyond any maximum: reported by the range keywords
+    with localcontext() as context:
+        context.prec = max(context.prec, digits)
+        context.Emin, context.Emax = MIN_EMIN, MAX_EMAX  # 1E-999999999 must not underflow to a 0 remainder
+        if instance % step:
+            yield ValidationError(f"{instance} is not a multiple of {step}")
+
+
+_DEFAULT_MULTIPLE_OF = Draft202012Validator.VALIDATORS["multipleOf"]
+_DecimalValidator = validators.extend(Draft202012Validator, {"multipleOf": _multiple_of})
+
+
 @cache
-def _validator(name: str) -> Draft202012Validator:
-    schemas = {n: load_schema(n) for n in SCHEMA_NAMES}
+def _validator(name: str) -> Validator:
+    # Without "$schema", a referenced schema is validated by this class too (jsonschema would otherwise pick
+    # the stock 2020-12 validator for it, and its multipleOf); every schema here is 2020-12.
+    schemas = {n: _without_dialect(load_schema(n)) for n in SCHEMA_NAMES}
     registry: Registry[Any] = Registry().with_resources(
-        (s["$id"], Resource.from_contents(s)) for s in schemas.values()
+        (s["$id"], DRAFT202012.create_resource(s)) for s in schemas.values()
     )
-    return Draft202012Validator(
+    return _DecimalValidator(
         schemas[name], registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER
     )
+
+
+def _without_dialect(schema: dict[str, Any]) -> dict[str, Any]:
+    assert schema.get("$schema") == "https://json-schema.org/draft/2020-12/schema", schema.get("$schema")
+    return {key: value for key, value in schema.items() if key != "$schema"}
 
 
 def schema_issues(instance: object, name: str, *, prefix: str = "") -> list[ValidationIssue]:

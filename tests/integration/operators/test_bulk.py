@@ -187,3 +187,22 @@ def test_progress_lines_are_logged(enlivy_emulator: Any, capfd: pytest.CaptureFi
     assert "create invoices: 6/6 done (6 created, 0 skipped, 0 failed)" in out
     assert "ETA" in out
     assert json.dumps(enlivy_emulator.token)[1:-1] not in out
+
+
+def test_skip_invalid_skips_an_absurdly_large_amount_and_bills_the_others(enlivy_emulator: Any) -> None:
+    bad = specs(3)
+    bad[1]["line_items"] = [{"name": "typo", "price": "100000000000000000000000000000", "quantity": 1}]
+    with make_dag(new_dag_id("bulk_huge_amount")) as dag:
+        EnlivyCreateInvoicesOperator(
+            task_id="bulk",
+            invoices=bad,
+            invoice_defaults={"currency": "EUR"},
+            billing_period=OCTOBER,
+            skip_invalid=True,
+        )
+    states, dag_run = run(dag)
+    assert states == {"bulk": "success"}
+    out = result(dag_run, "bulk")
+    assert [s["customer_id"] for s in out["created"]] == [CUSTOMERS[0], CUSTOMERS[2]]
+    assert out["invalid"][0]["errors"] == ["invoices[1].line_items[0].price: must be at most 1000000000000"]
+    assert len(live_invoices(enlivy_emulator)) == 2

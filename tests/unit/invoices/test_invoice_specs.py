@@ -3,6 +3,8 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import pytest
+
 from enlivy_provider.invoices.billing_period import BillingPeriod
 from enlivy_provider.invoices.customer import CustomerRef
 from enlivy_provider.invoices.lookups import CustomerDirectory, invoice_covers_period
@@ -76,3 +78,24 @@ def test_period_match_and_customer_directory() -> None:
         str(directory.resolve(CustomerRef(id="org_user_b"))[1][0])
         == "customer: no customer org_user_b in this organization"
     )
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("price", "1e30", "line_items[0].price: must be at most 1000000000000"),
+        ("price", "123456789012345678901234567.5", "line_items[0].price: must be at most 1000000000000"),
+        ("price", Decimal("1E+999999999"), "line_items[0].price: is too large"),
+        ("quantity", "1e30", "line_items[0].quantity: must be at most 1000000000"),
+        ("quantity", "1e-999999999", "line_items[0].quantity: must have at most 6 decimal places"),
+    ],
+)
+def test_an_absurd_amount_is_reported_not_raised(field: str, value: object, expected: str) -> None:
+    # The 28-digit default decimal context used to raise decimal.InvalidOperation out of the validation
+    # (a crash instead of a field error; with skip_invalid the whole bulk run stopped), or let a tiny
+    # quantity underflow to a valid-looking one.
+    spec, issues = prepare_spec(
+        customer=CUSTOMER, line_items=[{**LINE, field: value}], invoice={"currency": "EUR"}
+    )
+    assert spec is None
+    assert [str(issue)[: len(expected)] for issue in issues] == [expected]
