@@ -30,14 +30,19 @@ class InvoiceSpec:
 
     @property
     def lookup_period(self) -> BillingPeriod | None:
-        """The period ``if_exists`` looks for: the invoice's, else the one period all period lines share."""
-        if self.draft.billing_period is not None:
-            return self.draft.billing_period
+        """The period ``if_exists`` looks for: the invoice's when a line bills it, else the one period all period
+        lines share. The lookup matches line periods, so a period no line carries could never be found."""
         periods = {
             (line.get("billing_period_started_at"), line.get("billing_period_ended_at"))
             for line in self.draft.fields.get("line_items", [])
             if line.get("has_billing_period")
         }
+        invoice_period = self.draft.billing_period
+        if (
+            invoice_period is not None
+            and (invoice_period.start.isoformat(), invoice_period.end.isoformat()) in periods
+        ):
+            return invoice_period
         if len(periods) == 1:
             start, end = periods.pop()
             return BillingPeriod(dt.date.fromisoformat(str(start)), dt.date.fromisoformat(str(end)))

@@ -217,3 +217,23 @@ def test_if_exists_finds_the_period_beyond_the_first_page(enlivy_emulator: Any) 
     assert summary["outcome"] == "skipped" and summary["id"] == oldest["id"]
     assert requests_to(enlivy_emulator, "GET", "invoices") == 2  # both pages of the lookup
     assert enlivy_emulator.write_count() == 0
+
+
+def test_rerun_later_finds_an_invoice_whose_lines_all_bill_another_period(enlivy_emulator: Any) -> None:
+    # Billing in advance: the run's period is October, every line bills November. The lookup must look for
+    # the period the lines carry; looking for October could never match and a later re-run billed twice.
+    with make_dag(new_dag_id("rerun_line_period")) as dag:
+        EnlivyCreateInvoiceOperator(
+            task_id="create",
+            customer=CUSTOMERS[0],
+            line_items=[
+                {"product_id": PLATFORM, "quantity": 1, "billing_period": {"start": "2026-11-01", "end": "2026-11-30"}}
+            ],
+            invoice={"currency": "EUR"},
+            billing_period=OCTOBER,
+        )  # fmt: skip
+    first = result(run(dag, logical_date=NOV_1)[1], "create")
+    later = result(run(dag, logical_date=NOV_1.add(days=9))[1], "create")  # new run, new key, same invoice
+    assert first["outcome"] == "created" and later["outcome"] == "skipped"
+    assert later["id"] == first["id"]
+    assert len(live_invoices(enlivy_emulator)) == 1

@@ -99,3 +99,25 @@ def test_an_absurd_amount_is_reported_not_raised(field: str, value: object, expe
     )
     assert spec is None
     assert [str(issue)[: len(expected)] for issue in issues] == [expected]
+
+
+def test_lookup_period_is_one_the_lines_carry() -> None:
+    november = {"start": "2026-11-01", "end": "2026-11-30"}
+    lines = [{**LINE, "billing_period": november}, {**LINE, "has_billing_period": False}]
+    spec, _ = prepare_spec(
+        customer=CUSTOMER, line_items=lines, invoice={"currency": "EUR"}, billing_period=OCTOBER.as_dict()
+    )
+    assert spec is not None
+    assert spec.lookup_period == BillingPeriod(dt.date(2026, 11, 1), dt.date(2026, 11, 30))
+    spec, _ = prepare_spec(
+        customer=CUSTOMER,
+        line_items=[{**LINE, "has_billing_period": False}],
+        invoice={"currency": "EUR"},
+        billing_period=OCTOBER.as_dict(),
+    )
+    assert spec is not None and spec.lookup_period is None  # no line bills a period: nothing to look for
+    lines = [{**LINE, "billing_period": november}, LINE]  # the second line takes the invoice's October
+    spec, _ = prepare_spec(
+        customer=CUSTOMER, line_items=lines, invoice={"currency": "EUR"}, billing_period=OCTOBER.as_dict()
+    )
+    assert spec is not None and spec.lookup_period == OCTOBER
