@@ -106,7 +106,13 @@ class EnlivyInvoiceStatusSensor(BaseSensorOperator):
         ids = self._ids()
         targets, failures = self._statuses()
         try:
-            observed = fetch_statuses(self.hook.get_client(), ids)
+            client = self.hook.get_client()
+        except Exception as exc:  # missing connection, bad extras: retrying will not fix it (as the trigger)
+            raise AirflowFailException(
+                f"Cannot use Enlivy connection {self.enlivy_conn_id!r}: {type(exc).__name__}: {exc}"
+            ) from exc
+        try:
+            observed = fetch_statuses(client, ids)
         except EnlivyError as exc:
             if is_transient(exc):
                 self.log.warning("Could not read invoice statuses (will check again): %s", exc)

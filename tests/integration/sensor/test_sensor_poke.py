@@ -18,9 +18,8 @@ pytestmark = pytest.mark.usefixtures("enlivy_airflow_connection")
 def _sensor(invoice_ids: Any, **kwargs: Any) -> EnlivyInvoiceStatusSensor:
     kwargs.setdefault("poke_interval", 0.1)
     kwargs.setdefault("timeout", 15)
-    return EnlivyInvoiceStatusSensor(
-        task_id="wait_for_payment", invoice_ids=invoice_ids, deferrable=False, **kwargs
-    )
+    kwargs.setdefault("deferrable", False)
+    return EnlivyInvoiceStatusSensor(task_id="wait_for_payment", invoice_ids=invoice_ids, **kwargs)
 
 
 def test_succeeds_once_the_invoices_are_marked_paid(
@@ -180,3 +179,20 @@ def test_soft_fail_skips_on_a_bad_token_saying_why(
 
     with pytest.raises(AirflowSkipException, match="401"):
         _sensor(ids, enlivy_conn_id=bad_token_conn_id, soft_fail=True).execute({})
+
+
+@pytest.mark.parametrize("deferrable", [False, True])
+def test_unusable_connection_fails_without_retry_in_every_mode(
+    enlivy_emulator: Any, monkeypatch: pytest.MonkeyPatch, deferrable: bool
+) -> None:
+    """As the trigger's error event does: a missing connection or bad extras will not fix themselves."""
+    monkeypatch.setenv("AIRFLOW_CONN_ENLIVY_BAD_EXTRA", enlivy_emulator.connection_json(auth="oauth"))
+
+    for conn_id, reason in (("no_such_connection", "isn't defined"), ("enlivy_bad_extra", "'auth'")):
+        sensor = _sensor(["org_inv_x"], enlivy_conn_id=conn_id, deferrable=deferrable)
+        with pytest.raises(
+            AirflowFailException, match=rf"Cannot use Enlivy connection '{conn_id}'.*{reason}"
+        ):
+            sensor.execute({})
+        with pytest.raises(AirflowSkipException, match=rf"'{conn_id}'"):
+            _sensor(["org_inv_x"], enlivy_conn_id=conn_id, deferrable=deferrable, soft_fail=True).execute({})
