@@ -22,6 +22,7 @@ import jinja2
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from enlivy_provider.invoices.billing_period import BillingPeriod
 from enlivy_provider.invoices.errors import InvoiceValidationError, ValidationIssue, raise_if_issues
 from enlivy_provider.invoices.idempotency import key_from_context
 from enlivy_provider.invoices.lookups import CustomerDirectory, load_catalog, resolve_customer
@@ -516,6 +517,8 @@ class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
         items: list[_BulkItem] = []
         invalid: list[dict[str, Any]] = []
         seen_keys: dict[str, int] = {}
+        # if_exists allows one invoice per (customer, period); specs of one run look up before any is created.
+        seen_periods: dict[tuple[str, BillingPeriod], int] = {}
         for result in results:
             issues = list(result.issues)
             spec = result.spec
@@ -539,6 +542,18 @@ class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
                     )
                 )
             seen_keys.setdefault(key, result.index)
+            period = spec.lookup_period if spec is not None and self.if_exists != "create" else None
+            if customer_id is not None and period is not None:
+                other = seen_periods.setdefault((customer_id, period), result.index)
+                if other != result.index:
+                    issues.append(
+                        ValidationIssue(
+                            f"invoices[{result.index}]",
+                            f"bills {customer_id} for {period.start} .. {period.end} like invoices[{other}]; "
+                            f"if_exists={self.if_exists!r} allows one invoice per customer and period "
+                            "(if_exists='create' bills both)",
+                        )
+                    )
             if issues or spec is None or customer_id is None or preview is None:
                 customer = spec.customer.as_json() if spec else result.raw_customer
                 invalid.append({"index": result.index, "key": key, "customer": customer, "issues": issues})

@@ -206,3 +206,37 @@ def test_skip_invalid_skips_an_absurdly_large_amount_and_bills_the_others(enlivy
     assert [s["customer_id"] for s in out["created"]] == [CUSTOMERS[0], CUSTOMERS[2]]
     assert out["invalid"][0]["errors"] == ["invoices[1].line_items[0].price: must be at most 1000000000000"]
     assert len(live_invoices(enlivy_emulator)) == 2
+
+
+def test_two_specs_billing_one_customer_for_one_period_are_refused_unless_if_exists_create(
+    enlivy_emulator: Any, failures: Failures
+) -> None:
+    # Distinct keys, same customer and period (e.g. a duplicated row upstream): both items ran their lookup
+    # before either was created, so if_exists="skip" billed the customer twice in one run.
+    twice = [{**s, "key": f"row-{n}"} for n, s in enumerate([*specs(2), specs(1)[0]])]
+    with make_dag(new_dag_id("bulk_dup_period")) as dag:
+        EnlivyCreateInvoicesOperator(
+            task_id="skip",
+            invoices=twice,
+            invoice_defaults={"currency": "EUR"},
+            billing_period=OCTOBER,
+            on_failure_callback=failures,
+        )
+    states, _ = run(dag)
+    assert states == {"skip": "failed"}
+    assert (
+        f"invoices[2]: bills {CUSTOMERS[0]} for 2026-10-01 .. 2026-10-31 like invoices[0]" in failures.text()
+    )
+    assert enlivy_emulator.write_count() == 0
+
+    with make_dag(new_dag_id("bulk_dup_period_create")) as dag:
+        EnlivyCreateInvoicesOperator(
+            task_id="create",
+            invoices=twice,
+            invoice_defaults={"currency": "EUR"},
+            billing_period=OCTOBER,
+            if_exists="create",
+        )
+    states, _ = run(dag)
+    assert states == {"create": "success"}
+    assert len(live_invoices(enlivy_emulator)) == 3
