@@ -199,3 +199,36 @@ def test_a_listing_that_changes_while_paged_is_read_again(
     assert [r["id"] for r in read_jsonl(tmp_path)] == ids[1:]  # read once more: nothing skipped
     assert summary["invoices"] == 4
     assert "changed while it was read" in caplog.text
+
+
+def test_an_invoice_updated_within_the_window_while_paged_is_neither_lost_nor_doubled(
+    make_invoices: Callable[..., list[str]],
+    client: EnlivyClient,
+    tmp_path: Path,
+) -> None:
+    """A window reaching into the present: an invoice of page 1 updated mid-walk moves to the end of the
+    ``updated_at`` order but stays in the window (same total), shifting the later pages by one."""
+    ids = make_invoices(5, status="draft")
+    time.sleep(1.05 - time.time() % 1)  # the update gets a later updated_at second than the creations
+
+    class UpdatesAfterFirstPage:
+        def __init__(self) -> None:
+            self.updated = False
+
+        def list_invoices_page(self, **kwargs: Any) -> Any:
+            page = client.list_invoices_page(**kwargs)
+            if not self.updated:
+                client.update_invoice(ids[0], {"note_lang_map": {"en": "changed"}})  # ids[0] was on page 1
+                self.updated = True
+            return page
+
+    destination = ObjectStoragePath(f"file://{tmp_path}")
+    window = DayWindow(utc_midnight().date(), START, END)
+    summary = export_day(
+        cast(EnlivyClient, UpdatesAfterFirstPage()), destination, window, ExportSettings(page_size=2)
+    )
+
+    records = read_jsonl(tmp_path)
+    assert [r["id"] for r in records] == [*ids[1:], ids[0]]  # read once more, in the new order
+    assert records[-1]["note_lang_map"] == {"en": "changed"}
+    assert summary["invoices"] == 5
