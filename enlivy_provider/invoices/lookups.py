@@ -20,6 +20,18 @@ if TYPE_CHECKING:
 
 # Invoices that do not count as "already billed" for if_exists (soft-deleted ones are not listed at all).
 NOT_BILLED_STATUSES = frozenset({"cancelled"})
+# Nor do these types: a proforma is a quote, a reversal credits an invoice (``credit_note`` in an SDK guide).
+NOT_BILLING_TYPES = frozenset({"proforma", "reversal", "credit_note"})
+
+
+def counts_as_billed(invoice: Mapping[str, Any]) -> bool:
+    """A live, not cancelled, outbound invoice of a billing type (an inbound one is the customer's invoice to us)."""
+    return not (
+        invoice.get("deleted_at")
+        or invoice.get("status") in NOT_BILLED_STATUSES
+        or invoice.get("type") in NOT_BILLING_TYPES
+        or invoice.get("direction") == "inbound"
+    )
 
 
 def load_catalog(client: EnlivyClient) -> Catalog:
@@ -109,7 +121,7 @@ def find_existing_invoice(
     *,
     before_request: Callable[[], None] = lambda: None,
 ) -> dict[str, Any] | None:
-    """The newest live, not cancelled invoice of ``customer_id`` with a line billing exactly ``period``.
+    """The newest invoice of ``customer_id`` that :func:`counts_as_billed`, with a line billing exactly ``period``.
 
     How: ``GET /invoices?organization_receiver_user_id=<customer>&include=line_items`` (newest first, page by
     page until a match), then compare each line's ``billing_period_started_at``/``_ended_at``.
@@ -122,9 +134,7 @@ def find_existing_invoice(
             page=page, per_page=50, organization_receiver_user_id=customer_id, include="line_items"
         )
         for invoice in result.items:
-            if invoice.get("deleted_at") or invoice.get("status") in NOT_BILLED_STATUSES:
-                continue
-            if invoice_covers_period(invoice, period):
+            if counts_as_billed(invoice) and invoice_covers_period(invoice, period):
                 return invoice
         page = next_page(result.meta, page)
     return None

@@ -237,3 +237,30 @@ def test_rerun_later_finds_an_invoice_whose_lines_all_bill_another_period(enlivy
     assert first["outcome"] == "created" and later["outcome"] == "skipped"
     assert later["id"] == first["id"]
     assert len(live_invoices(enlivy_emulator)) == 1
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [{"type": "proforma"}, {"type": "reversal"}, {"direction": "inbound"}],
+    ids=["proforma", "reversal", "inbound"],
+)
+def test_a_proforma_reversal_or_inbound_invoice_does_not_count_as_billed(
+    enlivy_emulator: Any, kind: dict[str, str]
+) -> None:
+    # A proforma (a quote), a reversal (a credit note) or an invoice the customer sent us is not our invoice for
+    # the period: skipping because of it left the period never billed.
+    from enlivy_provider.client import EnlivyClient
+
+    line = {"organization_product_id": PLATFORM, "quantity": 1, "has_billing_period": True,
+            "billing_period_started_at": OCTOBER["start"], "billing_period_ended_at": OCTOBER["end"]}  # fmt: skip
+    with EnlivyClient(
+        enlivy_emulator.base_url, enlivy_emulator.token, organization_id=enlivy_emulator.org_id
+    ) as api:
+        other = api.create_invoice(
+            {"organization_receiver_user_id": CUSTOMERS[0], "status": "pending", "currency": "EUR",
+             "payment_method": "bank_transfer", "delivery_method": "email", "line_items": [line], **kind}
+        )  # fmt: skip
+    assert all(other[field] == value for field, value in kind.items())
+    summary = result(run(create_dag(new_dag_id("not_billed")))[1], "create")
+    assert summary["outcome"] == "created" and summary["id"] != other["id"]
+    assert len(live_invoices(enlivy_emulator)) == 2
