@@ -158,7 +158,7 @@ class EnlivyInvoiceStatusSensor(BaseSensorOperator):
         except AirflowSkipException as exc:
             # soft_fail/never_fail turned a failure (raised from the poke, kept as the cause) or a timeout
             # (no cause) into a skip with a generic text: say which invoices caused it.
-            if isinstance(exc.__cause__, AirflowFailException):
+            if exc.__cause__ is not None:
                 raise AirflowSkipException(f"Skipped (soft_fail). {exc.__cause__}") from exc
             raise AirflowSkipException(f"Skipped (soft_fail). {self._timeout_message()}") from exc
 
@@ -208,7 +208,7 @@ class EnlivyInvoiceStatusSensor(BaseSensorOperator):
     def execute_complete(self, context: Context, event: Any = None) -> dict[str, str | None]:
         """Resume after the trigger fired: validate its event and turn it into a result or an exception.
 
-        ``resume_execution`` of the base class turns these exceptions into a skip when soft_fail is set.
+        ``resume_execution`` turns these exceptions into a skip when soft_fail/never_fail is set.
         """
         try:
             parsed = InvoiceStatusEvent.from_payload(event)
@@ -223,3 +223,12 @@ class EnlivyInvoiceStatusSensor(BaseSensorOperator):
             self._log_pending(parsed.pending)
             raise AirflowSensorTimeout(parsed.message)
         raise AirflowFailException(parsed.message)
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except AirflowSkipException as exc:
+            # The base class skips with a generic text (the failure or timeout kept as the cause): say why.
+            if exc.__cause__ is not None:
+                raise AirflowSkipException(f"Skipped (soft_fail). {exc.__cause__}") from exc
+            raise

@@ -157,6 +157,20 @@ def test_soft_fail_turns_a_timeout_event_into_a_skip() -> None:
         _sensor(soft_fail=True).resume_execution("execute_complete", {"event": event.to_payload()}, {})
 
 
+@pytest.mark.parametrize("flag", ["soft_fail", "never_fail"])
+def test_the_skip_of_a_deferred_wait_names_the_invoices_as_in_poke_mode(flag: str) -> None:
+    """docs/sensor.md: with soft_fail the failure or timeout becomes a skip "with the same text"."""
+    timeout = _check({"a": "pending", "b": "paid"})
+    failure = _check({"a": "cancelled", "b": "paid"})
+    for status, check, text in (
+        ("timeout", timeout, timeout.timeout_message()),
+        ("failure", failure, failure.failure_message()),
+    ):
+        event = InvoiceStatusEvent.from_check(check, status=status, message=text)
+        with pytest.raises(AirflowSkipException, match=re.escape(text)):
+            _sensor(**{flag: True}).resume_execution("execute_complete", {"event": event.to_payload()}, {})
+
+
 # ---------------------------------------------------------------------------------------- sensor arguments
 
 
