@@ -58,6 +58,10 @@ def _as_bool(value: Any, name: str) -> bool:
     raise ValueError(f"connection extra {name!r} must be true or false, got {value!r}")
 
 
+def _is_empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
 def _verify(value: Any) -> bool | str:
     """``verify`` is a boolean, or a path to a CA bundle (as with requests)."""
     if isinstance(value, str) and value.strip().lower() not in _TRUE | _FALSE:
@@ -91,6 +95,8 @@ def client_options(conn: Connection, extra: Mapping[str, Any]) -> dict[str, Any]
     ``auth: token`` (default): password = API token. ``auth: login``: login = email, password = the account
     password, exchanged once per client through ``POST /authentication/login``.
     """
+    # The form's extra fields are nullable: a field left empty (null, "") means its default.
+    extra = {name: value for name, value in extra.items() if not _is_empty(value)}
     auth = str(extra.get("auth") or "token").strip().lower()
     options: dict[str, Any] = {
         "base_url": _base_url(conn),

@@ -230,3 +230,22 @@ def test_token_absent_from_hook_logs_and_messages(
     assert not ok
     assert "retry 1/1" in caplog.text
     assert token not in visible
+
+
+def test_extras_left_empty_in_the_connection_form_mean_their_defaults(
+    enlivy_emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The form's extra fields are nullable: a cleared field is saved as null (or an empty string)."""
+    for empty in (None, ""):
+        extra = {
+            name: empty
+            for name in ("auth", "timeout", "max_retries", "verify", "allow_insecure_http", "app_url")
+        }
+        _set_connection(monkeypatch, enlivy_emulator, extra=extra)
+        hook = EnlivyHook()
+        client = hook.get_client()
+
+        assert client._session.verify not in (False, "")  # TLS verification stays on (True or a CA bundle)
+        assert client.get_organization()["name"] == DEMO_ORG_NAME
+        assert hook.invoice_url("org_inv_1") is None
+        hook.close()
