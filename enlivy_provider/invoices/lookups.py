@@ -69,28 +69,42 @@ class CustomerDirectory:
     def __init__(self, customers: Iterable[Mapping[str, Any]]) -> None:
         self._ids: set[str] = set()
         self._emails: dict[str, str] = {}
+        self._not_invoiceable: dict[str, str] = {}  # id -> role name
         for customer in customers:
             if customer.get("deleted_at"):
                 continue
             self._ids.add(str(customer["id"]))
+            role = customer.get("user_role")
+            if isinstance(role, Mapping) and role.get("can_be_invoiced") is False:
+                self._not_invoiceable[str(customer["id"])] = str(role.get("name") or role.get("id") or "")
             email = customer.get("email")
             if email:
                 self._emails.setdefault(str(email).strip().lower(), str(customer["id"]))
 
     @classmethod
     def fetch(cls, client: EnlivyClient) -> CustomerDirectory:
-        return cls(client.list_customers(per_page=50))
+        # With their roles: Enlivy refuses to invoice a user whose role has can_be_invoiced false (e.g. staff),
+        # and a bulk run must find that before its first write, not half-way.
+        return cls(client.list_customers(per_page=50, include="user_role"))
 
     def resolve(self, ref: CustomerRef, *, path: str = "") -> tuple[str | None, list[ValidationIssue]]:
         where = join_path(path, "customer")
         if ref.id is not None:
-            if ref.id in self._ids:
-                return ref.id, []
-            return None, [ValidationIssue(where, f"no customer {ref.id} in this organization")]
-        assert ref.email is not None
-        found = self._emails.get(ref.email.strip().lower())
-        if found is None:
-            return None, [ValidationIssue(where, f"no customer with email {ref.email} in this organization")]
+            found: str | None = ref.id if ref.id in self._ids else None
+            if found is None:
+                return None, [ValidationIssue(where, f"no customer {ref.id} in this organization")]
+        else:
+            assert ref.email is not None
+            found = self._emails.get(ref.email.strip().lower())
+            if found is None:
+                return None, [
+                    ValidationIssue(where, f"no customer with email {ref.email} in this organization")
+                ]
+        if found in self._not_invoiceable:
+            role = self._not_invoiceable[found]
+            return None, [
+                ValidationIssue(where, f"customer {found} cannot be invoiced (its role {role!r} may not)")
+            ]
         return found, []
 
 

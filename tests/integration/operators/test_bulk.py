@@ -240,3 +240,24 @@ def test_two_specs_billing_one_customer_for_one_period_are_refused_unless_if_exi
     states, _ = run(dag)
     assert states == {"create": "success"}
     assert len(live_invoices(enlivy_emulator)) == 3
+
+
+def test_a_customer_whose_role_cannot_be_invoiced_stops_the_bulk_before_any_write(
+    enlivy_emulator: Any, failures: Failures
+) -> None:
+    # The sender (staff role) is an organization user too; Enlivy refuses to invoice it (422). Found only by
+    # the server, it failed mid-run after the other invoices had been written.
+    staff = [*specs(3), {"customer": seed.SENDER_USER_ID, "line_items": [LINE]}]
+    with make_dag(new_dag_id("bulk_staff")) as dag:
+        EnlivyCreateInvoicesOperator(
+            task_id="bulk",
+            invoices=staff,
+            invoice_defaults={"currency": "EUR"},
+            billing_period=OCTOBER,
+            on_failure_callback=failures,
+        )
+    states, _ = run(dag)
+    assert states == {"bulk": "failed"}
+    assert "1 of 4 invoice specs is invalid" in failures.text()
+    assert f"invoices[3].customer: customer {seed.SENDER_USER_ID} cannot be invoiced" in failures.text()
+    assert enlivy_emulator.write_count() == 0
