@@ -38,7 +38,7 @@ def to_decimal(value: object) -> Decimal:
         raise NotADecimalError(f"must be a number (got {type(value).__name__} {_short(value)})")
     if not result.is_finite():
         raise NotADecimalError(f"must be a finite number (got {_short(value)})")
-    if result.adjusted() >= MAX_INTEGER_DIGITS:
+    if result and result.adjusted() >= MAX_INTEGER_DIGITS:
         raise NotADecimalError(f"is too large (got {_short(value)})")
     if result.as_tuple().exponent > 0:  # type: ignore[operator]  # "1e3" -> 1000, not 1E+3
         result = result.quantize(Decimal(1), context=Context(prec=MAX_INTEGER_DIGITS))

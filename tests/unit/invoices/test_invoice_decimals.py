@@ -46,3 +46,10 @@ def test_decimal_places_ignores_trailing_zeros() -> None:
     assert decimal_places(Decimal("12.500")) == 1
     assert decimal_places(Decimal("3")) == 0
     assert decimal_places(Decimal("0.000001")) == 6
+
+
+def test_a_huge_value_is_refused_and_a_zero_with_any_exponent_is_zero() -> None:
+    assert to_decimal("1e99") == Decimal(10) ** 99  # exact: no 28-digit context rounding, no crash
+    assert to_decimal("0e1000") == 0
+    with pytest.raises(NotADecimalError, match="is too large"):
+        to_decimal("1e100")
