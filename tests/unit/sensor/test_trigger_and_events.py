@@ -44,6 +44,15 @@ def test_serialize_gives_json_safe_kwargs_that_rebuild_the_trigger() -> None:
     assert rebuilt.serialize() == (classpath, kwargs)
 
 
+def test_kwargs_survive_airflows_own_serializer_as_the_task_runner_and_triggerer_use_it() -> None:
+    from airflow.sdk.serde import deserialize, serialize
+
+    classpath, kwargs = _trigger().serialize()
+    stored = json.loads(json.dumps(serialize(kwargs)))  # DeferTask.trigger_kwargs, then the trigger table
+
+    assert import_string(classpath)(**deserialize(stored)).serialize() == (classpath, kwargs)
+
+
 def test_serialize_carries_no_secret_and_no_client() -> None:
     _, kwargs = _trigger().serialize()
     assert set(kwargs) == {
