@@ -298,7 +298,7 @@ class _Listing:
     totals: set[int]
     received: int = 0
     pages: int = 0
-    seen: set[int] = field(default_factory=set)  # hashes of the ids received: ~75 bytes per invoice
+    seen: set[int] = field(default_factory=set)  # hashes of the ids received: ~100 bytes per invoice
     repeated: bool = False
 
     def first_sight(self, invoice: Mapping[str, Any]) -> bool:
