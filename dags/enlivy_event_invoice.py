@@ -70,6 +70,13 @@ with DAG(
             title="Customer e-mail",
             description="E-mail of an existing Enlivy customer (organization user)",
         ),
+        "occurred_on": Param(
+            type="string",
+            pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$",
+            title="Event date",
+            description="Day of the event (YYYY-MM-DD): the invoice is issued on it and due 14 days later, so "
+            "the same event delivered again on a later day still yields the same invoice",
+        ),
         "currency": Param(
             "EUR", type="string", enum=["EUR", "USD", "GBP", "RON", "CHF"], description="ISO 4217 code"
         ),
@@ -95,6 +102,9 @@ with DAG(
             "status": "pending",
             "payment_method": "bank_transfer",
             "delivery_method": "email",
+            # Dates come from the event, not from the run: a re-delivery days later sends the same body,
+            # which the idempotency key requires (a changed body under one key is refused with 409).
+            "issued_at": "{{ params.occurred_on }}",
             "due_in_days": 14,
             "note": "Invoice for {{ params.reference }}",
             "peppol_sales_order_reference": "{{ params.reference }}",

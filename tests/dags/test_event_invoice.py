@@ -16,6 +16,7 @@ GLOBEX_ID = "org_user_2qD7mZ0demoCustomer000001"
 def event(reference: str = "order-1001", **overrides: Any) -> dict[str, Any]:
     conf: dict[str, Any] = {
         "reference": reference,
+        "occurred_on": "2026-11-20",
         "customer_email": "billing@globex.example",
         "currency": "EUR",
         "items": [
@@ -50,6 +51,23 @@ def test_same_event_twice_creates_one_invoice(event_dag: Any, emulator: Any) -> 
         "Onboarding workshop",
         "Extra seats",
     ]
+
+
+def test_same_event_redelivered_days_later_returns_the_same_invoice(event_dag: Any, emulator: Any) -> None:
+    import pendulum
+
+    first = run_dag(
+        event_dag, run_conf=event("order-1005"), logical_date=pendulum.datetime(2026, 11, 20, tz="UTC")
+    )
+    later = run_dag(
+        event_dag, run_conf=event("order-1005"), logical_date=pendulum.datetime(2026, 11, 24, tz="UTC")
+    )
+
+    assert str(later.state) == "success", task_states(later)
+    assert xcom_result(first, "create_invoice")["id"] == xcom_result(later, "create_invoice")["id"]
+    [invoice] = live_invoices(emulator)
+    assert str(invoice["issued_at"]).startswith("2026-11-20")
+    assert str(invoice["due_at"]).startswith("2026-12-04")
 
 
 def test_different_events_create_different_invoices(event_dag: Any, emulator: Any) -> None:
