@@ -397,6 +397,7 @@ class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
     :param billing_period: the default period of every spec (``"data_interval"`` or ``{start, end}``).
     :param if_exists: as for :class:`EnlivyCreateInvoiceOperator`, per spec.
     :param skip_invalid: create the valid specs even when some are invalid (those are reported under ``invalid``);
+        the task still fails, writing nothing, when every spec is invalid;
         by default one invalid spec stops the task before anything is written.
     :param max_concurrency: parallel requests (threads sharing one pooled client).
     :param max_requests_per_second: client-side rate limit over all threads (None: no limit).
@@ -461,7 +462,9 @@ class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
             client = hook.get_client()
             items, invalid = self._check_online(client, results)
             self.log.info("%d invoice specs: %d valid, %d invalid", len(results), len(items), len(invalid))
-            if invalid and not self.skip_invalid:
+            # skip_invalid lets the valid specs through; it never makes "nothing at all could be billed"
+            # a green task.
+            if invalid and (not self.skip_invalid or not items):
                 raise InvoiceValidationError(
                     [issue for entry in invalid for issue in entry["issues"]],
                     subject=f"{len(invalid)} of {len(results)} invoice specs "

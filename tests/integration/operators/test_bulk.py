@@ -111,6 +111,25 @@ def test_skip_invalid_creates_the_valid_ones(enlivy_emulator: Any) -> None:
     assert len(live_invoices(enlivy_emulator)) == 4
 
 
+def test_skip_invalid_still_fails_when_every_spec_is_invalid(enlivy_emulator: Any) -> None:
+    """Skipping the bad specs must not turn "nothing could be billed" into a green task."""
+    bad = specs(2)
+    for spec in bad:
+        spec["line_items"] = [{"product_id": PLATFORM, "quantity": "lots"}]
+    with make_dag(new_dag_id("bulk_all_invalid")) as dag:
+        EnlivyCreateInvoicesOperator(
+            task_id="bulk",
+            invoices=bad,
+            invoice_defaults={"currency": "EUR"},
+            billing_period=OCTOBER,
+            skip_invalid=True,
+            retries=2,
+        )
+    states, _ = run(dag)
+    assert states == {"bulk": "failed"}
+    assert enlivy_emulator.write_count() == 0
+
+
 def test_two_specs_for_one_customer_need_distinct_keys(enlivy_emulator: Any, failures: Failures) -> None:
     twice = [*specs(2), {"customer": {"email": seed.DEMO_CUSTOMERS[0].email}, "line_items": [LINE]}]
     with make_dag(new_dag_id("bulk_dup_keys")) as dag:
