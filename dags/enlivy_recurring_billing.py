@@ -55,16 +55,22 @@ PAID_STATUSES = ("paid", "solved")
 
 
 def billing_period(start: Any, end: Any, tz: str = TIMEZONE) -> dict[str, str]:
-    """The calendar days a data interval covers in ``tz``: ``{"start", "end" (inclusive), "label"}``."""
-    local_start = pendulum.instance(start).in_timezone(tz)
-    local_end = pendulum.instance(end).in_timezone(tz).subtract(days=1)
-    if local_end.date() < local_start.date():
-        raise ValueError(f"data interval {start} .. {end} is shorter than a day")
-    if (local_start.year, local_start.month) == (local_end.year, local_end.month):
-        label = local_start.format("MMMM YYYY")
+    """The calendar days a data interval covers in ``tz``: ``{"start", "end" (inclusive), "label"}``.
+
+    The days come from the provider's own rule (the one ``billing_period="data_interval"`` uses), so the
+    usage summed here and the period the invoices carry can never disagree.
+    """
+    from enlivy_provider.invoices.billing_period import DATA_INTERVAL, parse_billing_period
+
+    local = (pendulum.instance(start).in_timezone(tz), pendulum.instance(end).in_timezone(tz))
+    period, issues = parse_billing_period(DATA_INTERVAL, data_interval=local)
+    if period is None:
+        raise ValueError("; ".join(str(issue) for issue in issues))
+    if (period.start.year, period.start.month) == (period.end.year, period.end.month):
+        label = local[0].format("MMMM YYYY")
     else:
-        label = f"{local_start.to_date_string()} to {local_end.to_date_string()}"
-    return {"start": local_start.to_date_string(), "end": local_end.to_date_string(), "label": label}
+        label = f"{period.start.isoformat()} to {period.end.isoformat()}"
+    return {**period.as_dict(), "label": label}
 
 
 def resolve_path(value: str | None, default: str) -> Path:
