@@ -29,6 +29,15 @@ INVOICES = "/organizations/*/invoices"
 LINE = {"product_id": PLATFORM, "quantity": 1}
 
 
+def bulk_dag(name: str, invoices: Any, **operator_kwargs: Any) -> Any:
+    """A DAG with one bulk task ``bulk``; EUR and October unless the test says otherwise."""
+    operator_kwargs.setdefault("invoice_defaults", {"currency": "EUR"})
+    operator_kwargs.setdefault("billing_period", OCTOBER)
+    with make_dag(new_dag_id(name)) as dag:
+        EnlivyCreateInvoicesOperator(task_id="bulk", invoices=invoices, **operator_kwargs)
+    return dag
+
+
 def specs(n: int = len(CUSTOMERS)) -> list[dict[str, Any]]:
     return [{"customer": CUSTOMERS[i], "line_items": [LINE]} for i in range(n)]
 
@@ -89,14 +98,11 @@ def test_specs_from_xcom_with_per_spec_overrides(enlivy_emulator: Any) -> None:
 def test_skip_invalid_creates_the_valid_ones(enlivy_emulator: Any) -> None:
     bad = specs(5)
     bad[2]["line_items"] = [{"product_id": PLATFORM, "quantity": "lots"}]
-    with make_dag(new_dag_id("bulk_skip_invalid")) as dag:
-        EnlivyCreateInvoicesOperator(
-            task_id="bulk",
-            invoices=bad,
-            invoice_defaults={"currency": "EUR"},
-            billing_period=OCTOBER,
-            skip_invalid=True,
-        )
+    dag = bulk_dag(
+        "bulk_skip_invalid",
+        invoices=bad,
+        skip_invalid=True,
+    )
     states, dag_run = run(dag)
     assert states == {"bulk": "success"}
     out = result(dag_run, "bulk")
@@ -116,15 +122,12 @@ def test_skip_invalid_still_fails_when_every_spec_is_invalid(enlivy_emulator: An
     bad = specs(2)
     for spec in bad:
         spec["line_items"] = [{"product_id": PLATFORM, "quantity": "lots"}]
-    with make_dag(new_dag_id("bulk_all_invalid")) as dag:
-        EnlivyCreateInvoicesOperator(
-            task_id="bulk",
-            invoices=bad,
-            invoice_defaults={"currency": "EUR"},
-            billing_period=OCTOBER,
-            skip_invalid=True,
-            retries=2,
-        )
+    dag = bulk_dag(
+        "bulk_all_invalid",
+        invoices=bad,
+        skip_invalid=True,
+        retries=2,
+    )
     states, _ = run(dag)
     assert states == {"bulk": "failed"}
     assert enlivy_emulator.write_count() == 0
@@ -148,14 +151,11 @@ def test_two_specs_for_one_customer_need_distinct_keys(enlivy_emulator: Any, fai
 
 
 def test_dry_run_previews_every_spec_and_writes_nothing(enlivy_emulator: Any) -> None:
-    with make_dag(new_dag_id("bulk_dry")) as dag:
-        EnlivyCreateInvoicesOperator(
-            task_id="bulk",
-            invoices=specs(),
-            invoice_defaults={"currency": "EUR"},
-            billing_period=OCTOBER,
-            dry_run=True,
-        )
+    dag = bulk_dag(
+        "bulk_dry",
+        invoices=specs(),
+        dry_run=True,
+    )
     states, dag_run = run(dag)
     assert states == {"bulk": "success"}
     out = result(dag_run, "bulk")
@@ -168,11 +168,7 @@ def test_a_rejected_item_fails_the_task_after_all_others_were_attempted(
     enlivy_emulator: Any, failures: Failures
 ) -> None:
     enlivy_emulator.add_fault("POST", INVOICES, "error", status=422, times=1)
-    with make_dag(new_dag_id("bulk_4xx")) as dag:
-        EnlivyCreateInvoicesOperator(
-            task_id="bulk", invoices=specs(), invoice_defaults={"currency": "EUR"}, billing_period=OCTOBER,
-            max_concurrency=1, retries=2, on_failure_callback=failures,
-        )  # fmt: skip
+    dag = bulk_dag("bulk_4xx", specs(), max_concurrency=1, retries=2, on_failure_callback=failures)
     states, dag_run = run(dag)
     assert states == {"bulk": "failed"}
     assert [kind for _, kind, _ in failures.seen] == ["AirflowFailException"]  # a 4xx is not retried
@@ -183,11 +179,7 @@ def test_a_rejected_item_fails_the_task_after_all_others_were_attempted(
 
 
 def test_client_side_rate_limit_spaces_requests(enlivy_emulator: Any) -> None:
-    with make_dag(new_dag_id("bulk_rate")) as dag:
-        EnlivyCreateInvoicesOperator(
-            task_id="bulk", invoices=specs(5), invoice_defaults={"currency": "EUR"}, billing_period=OCTOBER,
-            max_concurrency=5, max_requests_per_second=10,
-        )  # fmt: skip
+    dag = bulk_dag("bulk_rate", specs(5), max_concurrency=5, max_requests_per_second=10)
     started = time.monotonic()
     states, _ = run(dag)
     assert states == {"bulk": "success"}
@@ -211,14 +203,11 @@ def test_progress_lines_are_logged(enlivy_emulator: Any, capfd: pytest.CaptureFi
 def test_skip_invalid_skips_an_absurdly_large_amount_and_bills_the_others(enlivy_emulator: Any) -> None:
     bad = specs(3)
     bad[1]["line_items"] = [{"name": "typo", "price": "100000000000000000000000000000", "quantity": 1}]
-    with make_dag(new_dag_id("bulk_huge_amount")) as dag:
-        EnlivyCreateInvoicesOperator(
-            task_id="bulk",
-            invoices=bad,
-            invoice_defaults={"currency": "EUR"},
-            billing_period=OCTOBER,
-            skip_invalid=True,
-        )
+    dag = bulk_dag(
+        "bulk_huge_amount",
+        invoices=bad,
+        skip_invalid=True,
+    )
     states, dag_run = run(dag)
     assert states == {"bulk": "success"}
     out = result(dag_run, "bulk")
@@ -267,14 +256,11 @@ def test_a_customer_whose_role_cannot_be_invoiced_stops_the_bulk_before_any_writ
     # The sender (staff role) is an organization user too; Enlivy refuses to invoice it (422). Found only by
     # the server, it failed mid-run after the other invoices had been written.
     staff = [*specs(3), {"customer": seed.SENDER_USER_ID, "line_items": [LINE]}]
-    with make_dag(new_dag_id("bulk_staff")) as dag:
-        EnlivyCreateInvoicesOperator(
-            task_id="bulk",
-            invoices=staff,
-            invoice_defaults={"currency": "EUR"},
-            billing_period=OCTOBER,
-            on_failure_callback=failures,
-        )
+    dag = bulk_dag(
+        "bulk_staff",
+        invoices=staff,
+        on_failure_callback=failures,
+    )
     states, _ = run(dag)
     assert states == {"bulk": "failed"}
     assert "1 of 4 invoice specs is invalid" in failures.text()
