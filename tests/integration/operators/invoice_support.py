@@ -30,6 +30,17 @@ def make_dag(dag_id: str, **kwargs: Any) -> DAG:
     return DAG(dag_id=dag_id, **kwargs)
 
 
+def bulk_dag(name: str, invoices: Any, **operator_kwargs: Any) -> DAG:
+    """A DAG with one bulk task ``bulk``; EUR and October unless the test says otherwise."""
+    from enlivy_provider.operators.invoices import EnlivyCreateInvoicesOperator
+
+    operator_kwargs.setdefault("invoice_defaults", {"currency": "EUR"})
+    operator_kwargs.setdefault("billing_period", OCTOBER)
+    with make_dag(new_dag_id(name)) as dag:
+        EnlivyCreateInvoicesOperator(task_id="bulk", invoices=invoices, **operator_kwargs)
+    return dag
+
+
 def run(dag: DAG, **kwargs: Any) -> tuple[dict[str, str], Any]:
     """Run the DAG with dag.test(); returns (task states, the DagRun)."""
     dag_run = run_dag(dag, **kwargs)

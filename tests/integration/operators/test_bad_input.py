@@ -8,9 +8,9 @@ from typing import Any
 
 import jinja2
 import pytest
-from invoice_support import CUSTOMERS, OCTOBER, PLATFORM, Failures, make_dag, new_dag_id, run
+from invoice_support import CUSTOMERS, PLATFORM, Failures, bulk_dag, make_dag, new_dag_id, run
 
-from enlivy_provider.operators.invoices import EnlivyCreateInvoiceOperator, EnlivyCreateInvoicesOperator
+from enlivy_provider.operators.invoices import EnlivyCreateInvoiceOperator
 
 LINE = {"product_id": PLATFORM, "quantity": 1}
 GOOD: dict[str, Any] = {"customer": CUSTOMERS[0], "line_items": [LINE], "invoice": {"currency": "EUR"}}
@@ -140,14 +140,7 @@ def test_one_invalid_bulk_spec_stops_everything_before_any_write(
     specs = [{"customer": c, "line_items": [LINE]} for c in CUSTOMERS]
     specs[3] = {"customer": CUSTOMERS[3], "line_items": [{"product_id": PLATFORM, "quantity": "-1"}]}
     specs[5] = {"customer": {"email": "nobody@nowhere.example"}, "line_items": [LINE]}
-    with make_dag(new_dag_id("bad_bulk")) as dag:
-        EnlivyCreateInvoicesOperator(
-            task_id="bulk",
-            invoices=specs,
-            invoice_defaults={"currency": "EUR"},
-            billing_period=OCTOBER,
-            on_failure_callback=failures,
-        )
+    dag = bulk_dag("bad_bulk", specs, on_failure_callback=failures)
     states, _ = run(dag)
     assert states == {"bulk": "failed"}
     text = failures.text()

@@ -14,6 +14,7 @@ from invoice_support import (
     OCTOBER,
     PLATFORM,
     Failures,
+    bulk_dag,
     live_invoices,
     make_dag,
     new_dag_id,
@@ -27,15 +28,6 @@ from enlivy_provider.operators.invoices import EnlivyCreateInvoicesOperator
 
 INVOICES = "/organizations/*/invoices"
 LINE = {"product_id": PLATFORM, "quantity": 1}
-
-
-def bulk_dag(name: str, invoices: Any, **operator_kwargs: Any) -> Any:
-    """A DAG with one bulk task ``bulk``; EUR and October unless the test says otherwise."""
-    operator_kwargs.setdefault("invoice_defaults", {"currency": "EUR"})
-    operator_kwargs.setdefault("billing_period", OCTOBER)
-    with make_dag(new_dag_id(name)) as dag:
-        EnlivyCreateInvoicesOperator(task_id="bulk", invoices=invoices, **operator_kwargs)
-    return dag
 
 
 def specs(n: int = len(CUSTOMERS)) -> list[dict[str, Any]]:
