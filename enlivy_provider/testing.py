@@ -39,6 +39,29 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def invoice_payload(n: int = 0, *, customer_id: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """A valid create-invoice body for the demo seed: the ``n``-th demo customer (round robin), EUR, pending,
+    bank transfer, e-mail delivery, one line of 2 × 95.00 at 19 % VAT. Any field can be overridden by keyword
+    (``status="draft"``, ``line_items=[...]``; ``None`` sends a JSON null)."""
+    payload: dict[str, Any] = {
+        "organization_receiver_user_id": customer_id or demo.DEMO_CUSTOMERS[n % len(demo.DEMO_CUSTOMERS)].id,
+        "status": "pending",
+        "currency": "EUR",
+        "payment_method": "bank_transfer",
+        "delivery_method": "email",
+        "line_items": [
+            {
+                "name_lang_map": {"en": f"Item {n}"},
+                "quantity": 2,
+                "price": "95.00",
+                "organization_tax_class_id": demo.TAX_CLASS_STANDARD_ID,
+            }
+        ],
+    }
+    payload.update(overrides)
+    return payload
+
+
 class EmulatorHandle:
     """A running emulator: its URL, the demo credentials and typed access to the admin API."""
 

@@ -8,31 +8,24 @@ from typing import Any
 import pytest
 
 from enlivy_provider.client import EnlivyClient
-from enlivy_provider.emulator.seed import DEMO_CUSTOMERS, TAX_CLASS_STANDARD_ID
+from enlivy_provider.emulator.seed import TAX_CLASS_STANDARD_ID
+from enlivy_provider.testing import invoice_payload
 
 # Retries in tests wait milliseconds, not seconds (Retry-After is still honoured: it is the server's order).
 FAST_RETRIES: dict[str, Any] = {"backoff_base": 0.01, "backoff_cap": 0.05}
 
 
 def make_payload(n: int = 0, **overrides: Any) -> dict[str, Any]:
-    customer = DEMO_CUSTOMERS[n % len(DEMO_CUSTOMERS)]
-    payload: dict[str, Any] = {
-        "organization_receiver_user_id": customer.id,
-        "status": "pending",
-        "currency": "EUR",
-        "payment_method": "bank_transfer",
-        "delivery_method": "email",
-        "line_items": [
-            {
-                "name_lang_map": {"en": f"Client test item {n}"},
-                "quantity": 2,
-                "price": "95.00",
-                "organization_tax_class_id": TAX_CLASS_STANDARD_ID,
-            }
-        ],
+    return invoice_payload(n, **{"line_items": [_line(f"Client test item {n}")], **overrides})
+
+
+def _line(name: str) -> dict[str, Any]:
+    return {
+        "name_lang_map": {"en": name},
+        "quantity": 2,
+        "price": "95.00",
+        "organization_tax_class_id": TAX_CLASS_STANDARD_ID,
     }
-    payload.update(overrides)
-    return payload
 
 
 @pytest.fixture

@@ -7,29 +7,7 @@ from typing import Any
 
 import requests
 
-from enlivy_provider.emulator import seed
-from enlivy_provider.testing import EmulatorHandle
-
-
-def invoice_payload(n: int = 0, **overrides: Any) -> dict[str, Any]:
-    customer = seed.DEMO_CUSTOMERS[n % len(seed.DEMO_CUSTOMERS)]
-    payload: dict[str, Any] = {
-        "organization_receiver_user_id": customer.id,
-        "status": "pending",
-        "currency": "EUR",
-        "payment_method": "bank_transfer",
-        "delivery_method": "email",
-        "line_items": [
-            {
-                "name_lang_map": {"en": f"Item {n}"},
-                "quantity": 2,
-                "price": "95.00",
-                "organization_tax_class_id": seed.TAX_CLASS_STANDARD_ID,
-            }
-        ],
-    }
-    payload.update(overrides)
-    return payload
+from enlivy_provider.testing import EmulatorHandle, invoice_payload
 
 
 class Api:

@@ -8,33 +8,27 @@ from typing import Any
 import pytest
 
 from enlivy_provider.client import EnlivyClient
-from enlivy_provider.emulator.seed import DEMO_CUSTOMERS, TAX_CLASS_STANDARD_ID, TAX_CLASS_ZERO_ID
+from enlivy_provider.emulator.seed import TAX_CLASS_STANDARD_ID, TAX_CLASS_ZERO_ID
+from enlivy_provider.testing import invoice_payload as demo_invoice_payload
 
 
 def invoice_payload(n: int, status: str = "pending") -> dict[str, Any]:
     """An invoice with two lines (one taxed), amounts as exact decimal strings."""
-    customer = DEMO_CUSTOMERS[n % len(DEMO_CUSTOMERS)]
-    return {
-        "organization_receiver_user_id": customer.id,
-        "status": status,
-        "currency": "EUR",
-        "payment_method": "bank_transfer",
-        "delivery_method": "email",
-        "line_items": [
-            {
-                "name_lang_map": {"en": f"Export test plan {n}"},
-                "quantity": 1,
-                "price": f"{100 + n}.99",
-                "organization_tax_class_id": TAX_CLASS_STANDARD_ID,
-            },
-            {
-                "name_lang_map": {"en": "API calls"},
-                "quantity": "3.5",
-                "price": "0.45",
-                "organization_tax_class_id": TAX_CLASS_ZERO_ID,
-            },
-        ],
-    }
+    lines = [
+        {
+            "name_lang_map": {"en": f"Export test plan {n}"},
+            "quantity": 1,
+            "price": f"{100 + n}.99",
+            "organization_tax_class_id": TAX_CLASS_STANDARD_ID,
+        },
+        {
+            "name_lang_map": {"en": "API calls"},
+            "quantity": "3.5",
+            "price": "0.45",
+            "organization_tax_class_id": TAX_CLASS_ZERO_ID,
+        },
+    ]
+    return demo_invoice_payload(n, line_items=lines, status=status)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from enlivy_provider.client import (
 )
 from enlivy_provider.emulator.seed import DEMO_CUSTOMERS, DEMO_LOGIN_EMAIL, DEMO_LOGIN_PASSWORD, DEMO_ORG_NAME
 from enlivy_provider.hooks.enlivy import EnlivyHook
+from enlivy_provider.testing import invoice_payload
 
 FAST = {"backoff_base": 0.01, "backoff_cap": 0.05}
 
@@ -33,14 +34,9 @@ def _set_connection(
 
 
 def _payload() -> dict[str, Any]:
-    return {
-        "organization_receiver_user_id": DEMO_CUSTOMERS[0].id,
-        "status": "pending",
-        "currency": "EUR",
-        "payment_method": "bank_transfer",
-        "delivery_method": "email",
-        "line_items": [{"name_lang_map": {"en": "Hook item"}, "quantity": 1, "price": "10.00"}],
-    }
+    return invoice_payload(
+        line_items=[{"name_lang_map": {"en": "Hook item"}, "quantity": 1, "price": "10.00"}]
+    )
 
 
 @pytest.fixture

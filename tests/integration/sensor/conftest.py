@@ -10,25 +10,13 @@ from typing import Any
 import pytest
 
 from enlivy_provider.client import EnlivyClient
-from enlivy_provider.emulator.seed import DEMO_CUSTOMERS
+from enlivy_provider.testing import invoice_payload as demo_invoice_payload
 
 
 def invoice_payload(n: int, status: str = "pending", customer_id: str | None = None) -> dict[str, Any]:
     """A valid create-invoice body: one line, 10.00 EUR, 0 % tax; a demo customer unless ``customer_id``."""
-    return {
-        "organization_receiver_user_id": customer_id or DEMO_CUSTOMERS[n % len(DEMO_CUSTOMERS)].id,
-        "status": status,
-        "currency": "EUR",
-        "payment_method": "bank_transfer",
-        "delivery_method": "email",
-        "line_items": [
-            {
-                "name_lang_map": {"en": f"Sensor test item {n}"},
-                "quantity": 1,
-                "price": "10.00",
-            }
-        ],
-    }
+    line = {"name_lang_map": {"en": f"Sensor test item {n}"}, "quantity": 1, "price": "10.00"}
+    return demo_invoice_payload(n, line_items=[line], customer_id=customer_id, status=status)
 
 
 @pytest.fixture
