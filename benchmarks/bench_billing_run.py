@@ -144,7 +144,7 @@ def create_phase_seconds(dag_run: Any, task_id: str) -> float:
 
 
 def count_invoices(emulator: Any) -> int:
-    return len([i for i in emulator.invoices(emulator.org_id) if not i.get("deleted_at")])
+    return len(emulator.live_invoices())
 
 
 def main() -> None:

@@ -150,6 +150,10 @@ class EmulatorHandle:
         params = {"organization_id": organization_id} if organization_id else None
         return list(self._admin("GET", "/invoices", params=params)["data"])
 
+    def live_invoices(self, organization_id: str | None = None) -> list[dict[str, Any]]:
+        """The organization's invoices that are not soft-deleted (the demo organization by default)."""
+        return [i for i in self.invoices(organization_id or self.org_id) if not i.get("deleted_at")]
+
     def bulk_invoices(self, count: int, **spec: Any) -> dict[str, Any]:
         return dict(self._admin("POST", "/bulk-invoices", {"count": count, **spec}))
 

@@ -96,7 +96,7 @@ def main() -> None:
     step(f"Emulator (demo seed, auto-pay after {args.auto_pay_after:g} s, data in {DEMO / 'emulator.db'})")
     with run_emulator(seed="demo", auto_pay_after=args.auto_pay_after, db=DEMO / "emulator.db") as emulator:
         env["AIRFLOW_CONN_ENLIVY_DEFAULT"] = emulator.connection_json()
-        before = len([i for i in emulator.invoices(emulator.org_id) if not i.get("deleted_at")])
+        before = len(emulator.live_invoices())
         print(f"    {emulator.base_url}  ({before} invoices before this run)")
 
         step(f"Airflow home {home} (SQLite): airflow db migrate")
@@ -130,7 +130,7 @@ def main() -> None:
         else:
             step(f"dags/{EXPORT_DAG}.py not found: export skipped")
 
-        after = [i for i in emulator.invoices(emulator.org_id) if not i.get("deleted_at")]
+        after = emulator.live_invoices()
         period = f"{last_month.to_date_string()}"
 
     print()

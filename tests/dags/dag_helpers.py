@@ -11,4 +11,4 @@ DAGS_DIR = REPO / "dags"
 
 def live_invoices(emulator: Any) -> list[dict[str, Any]]:
     """Every invoice of the demo organization that is not soft-deleted (from the emulator's admin API)."""
-    return [inv for inv in emulator.invoices(emulator.org_id) if not inv.get("deleted_at")]
+    return list(emulator.live_invoices())

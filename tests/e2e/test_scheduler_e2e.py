@@ -164,7 +164,7 @@ def test_scheduler_runs_billing_dag_with_deferred_payment_wait(
     last_month = pendulum.now("Europe/Berlin").start_of("month").subtract(months=1)
     ((start,),) = _query(db, "SELECT data_interval_start FROM dag_run WHERE dag_id = ?", DAG_ID)
     assert pendulum.parse(str(start).replace(" ", "T")) == last_month
-    invoices = [i for i in enlivy_emulator.invoices(enlivy_emulator.org_id) if not i.get("deleted_at")]
+    invoices = enlivy_emulator.live_invoices()
     assert len(invoices) == 6
     assert {invoice["status"] for invoice in invoices} == {"paid"}
     periods = {line["billing_period_started_at"][:10] for inv in invoices for line in inv["line_items"]}

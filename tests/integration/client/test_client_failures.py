@@ -26,7 +26,7 @@ LOGIN = ("POST", "/authentication/login")
 
 
 def _live_invoices(handle: Any) -> list[dict[str, Any]]:
-    return [i for i in handle.invoices(handle.org_id) if not i.get("deleted_at")]
+    return list(handle.live_invoices())
 
 
 def test_422_carries_field_errors_and_is_not_retried(

@@ -76,7 +76,7 @@ def requests_to(emulator: Any, method: str, last_segment: str) -> int:
 
 
 def live_invoices(emulator: Any) -> list[dict[str, Any]]:
-    return [i for i in emulator.invoices() if not i.get("deleted_at")]
+    return list(emulator.live_invoices())
 
 
 def duplicates(emulator: Any) -> int:
