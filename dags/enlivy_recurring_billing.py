@@ -48,6 +48,14 @@ INVOICES_TEMPLATE = "templates/monthly_invoices.json.j2"
 PAYMENT_POKE_SECONDS = float(os.environ.get("ENLIVY_PAYMENT_POKE_SECONDS", "900"))
 PAYMENT_TIMEOUT_SECONDS = float(os.environ.get("ENLIVY_PAYMENT_TIMEOUT_SECONDS", str(3 * 24 * 3600)))
 PAID_STATUSES = ("paid", "solved")
+# What this DAG bills, carried on each invoice: another DAG billing the same customers for the same month
+# (consulting hours, say) uses another key, so neither mistakes the other's invoice for its own.
+BILLING_KEY = "monthly-usage"
+RUN_OUTCOME = {
+    "created": "created",
+    "existing": "already existed",
+    "replayed": "created by a concurrent or earlier attempt",
+}
 
 
 # ------------------------------------------------------------------------------------------ pure helpers
@@ -214,7 +222,9 @@ with DAG(
     schedule=CronDataIntervalTimetable("0 0 1 * *", timezone=TIMEZONE),
     start_date=pendulum.datetime(2026, 1, 1, tz=TIMEZONE),
     catchup=False,
-    max_active_runs=3,
+    # Billing keys make racing runs of one month safe (the server keeps one invoice per billing), but one run
+    # at a time keeps the months in order and the API load predictable; backfills queue behind each other.
+    max_active_runs=1,
     default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=5)},
     params={
         "dry_run": Param(
@@ -261,6 +271,7 @@ with DAG(
     preview_invoices = EnlivyCreateInvoicesOperator(
         task_id="preview_invoices",
         invoices=INVOICES_TEMPLATE,
+        billing_key=BILLING_KEY,
         if_exists="skip",
         dry_run=True,
         retries=0,
@@ -269,7 +280,8 @@ with DAG(
     create_invoices = EnlivyCreateInvoicesOperator(
         task_id="create_invoices",
         invoices=INVOICES_TEMPLATE,
-        if_exists="skip",  # an invoice of the same customer and period already exists -> reuse it
+        billing_key=BILLING_KEY,
+        if_exists="skip",  # this billing's invoice (customer, month, BILLING_KEY) already exists -> reuse it
         skip_invalid=False,  # one invalid invoice stops the batch before any write
         max_concurrency=8,
     )
@@ -390,7 +402,7 @@ with DAG(
             for customer in EnlivyHook().list_customers()
         }
         rows = []
-        for outcome in ("created", "skipped"):
+        for outcome in ("created", "existing", "replayed"):
             for item in created.get(outcome) or []:
                 invoice = payments["invoices"].get(item["id"], {})
                 rows.append(
@@ -399,7 +411,7 @@ with DAG(
                         "number": item.get("formatted_number") or item.get("number") or item["id"],
                         "total": money(item.get("currency"), (item.get("totals") or {}).get("total", 0)),
                         "status": payments["statuses"].get(item["id"]) or invoice.get("status") or "?",
-                        "run": "created" if outcome == "created" else "already existed",
+                        "run": RUN_OUTCOME[outcome],
                     }
                 )
         for failure in created.get("failed") or []:
@@ -417,10 +429,14 @@ with DAG(
                 ("run", "this run"),
             ],
         )
-        counts = {outcome: len(created.get(outcome) or []) for outcome in ("created", "skipped", "failed")}
+        counts = {
+            outcome: len(created.get(outcome) or [])
+            for outcome in ("created", "existing", "replayed", "failed")
+        }
         title = (
             f"Invoices for {period['label']} ({period['start']} .. {period['end']}): "
-            f"{counts['created']} created, {counts['skipped']} already existed, {counts['failed']} failed; "
+            f"{counts['created']} created, {counts['existing']} already existed, "
+            f"{counts['replayed']} created by a concurrent or earlier attempt, {counts['failed']} failed; "
             f"{len(payments['unpaid'])} unpaid"
         )
         out_dir = report_dir(params.get("report_dir"))

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperatorLink
 
+from enlivy_provider.invoices.writer import OUTCOMES
+
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
     from airflow.sdk.types import TaskInstanceKey
@@ -22,7 +24,7 @@ def url_from_result(result: Any) -> str:
     url = result.get("url")
     if isinstance(url, str):
         return url
-    summaries = [*(result.get("created") or []), *(result.get("skipped") or [])]
+    summaries = [summary for outcome in OUTCOMES for summary in result.get(outcome) or []]
     if len(summaries) == 1 and isinstance(summaries[0], dict):
         return str(summaries[0].get("url") or "")
     return ""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from enlivy_provider.client.core import ApiResponse, Page, RetryPolicy, dumps_json, loads_json
+from enlivy_provider.client.core import ApiResponse, Page, RetryPolicy, WriteAnswer, dumps_json, loads_json
 from enlivy_provider.client.errors import (
     EnlivyAPIError,
     EnlivyAuthenticationError,
@@ -60,6 +60,7 @@ __all__ = [
     "EnlivyValidationError",
     "Page",
     "RetryPolicy",
+    "WriteAnswer",
     "dumps_json",
     "loads_json",
 ]

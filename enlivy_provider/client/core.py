@@ -436,6 +436,55 @@ class ApiResponse:
         return self.status_code < 400
 
 
+# A server that replays a stored answer for a repeated Idempotency-Key may say so (the Stripe convention,
+# which the emulator follows); Enlivy does not document such a header, so a record whose own created_at is
+# well before the answer's Date is taken as a replay too.
+REPLAYED_HEADER = "idempotent-replayed"
+REPLAY_MIN_AGE = dt.timedelta(seconds=60)
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+def is_replay(headers: Mapping[str, str], record: Mapping[str, Any]) -> bool:
+    """Whether a write's answer is the replay of an earlier write under the same Idempotency-Key."""
+    flag = _header(headers, REPLAYED_HEADER)
+    if flag is not None:
+        return flag.strip().lower() in ("true", "1")
+    answered_at, created_at = _header(headers, "date"), record.get("created_at")
+    if not answered_at or not isinstance(created_at, str):
+        return False
+    try:
+        answered = email.utils.parsedate_to_datetime(answered_at)
+        created = dt.datetime.fromisoformat(created_at.replace("Z", "+00:00"))
+    except (TypeError, ValueError):
+        return False
+    if answered.tzinfo is None or created.tzinfo is None:
+        return False
+    return answered - created > REPLAY_MIN_AGE
+
+
+@dataclass(frozen=True)
+class WriteAnswer:
+    """A write's record, and whether the server replayed an earlier write's answer instead of writing."""
+
+    record: dict[str, Any]
+    replayed: bool
+
+    @classmethod
+    def from_response(cls, response: ApiResponse) -> WriteAnswer:
+        record = response.data
+        if not isinstance(record, dict):
+            raise EnlivyError(
+                f"{response.method} {response.path} → {response.status_code}: expected a record"
+            )
+        return cls(record, is_replay(response.headers, record))
+
+
 @dataclass
 class Page:
     """One page of a list: unwrapped records plus the response's ``meta`` (pagination, navigation, ...)."""

@@ -183,6 +183,14 @@ class EnlivyClient(BaseEnlivyClient):
     ) -> dict[str, Any]:
         return self._record(self._endpoints.create_invoice(payload, idempotency_key, include))
 
+    def create_invoice_answer(
+        self, payload: Mapping[str, Any], *, idempotency_key: str, include: Include = None
+    ) -> core.WriteAnswer:
+        """Like :meth:`create_invoice`, and says whether the server replayed an earlier create for this key."""
+        return core.WriteAnswer.from_response(
+            self._call(self._endpoints.create_invoice(payload, idempotency_key, include))
+        )
+
     def update_invoice(
         self,
         invoice_id: str,
@@ -210,8 +218,23 @@ class EnlivyClient(BaseEnlivyClient):
         *,
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
+        return self.send_invoice_email_answer(
+            invoice_id, to, cc, subject, message, idempotency_key=idempotency_key
+        ).record
+
+    def send_invoice_email_answer(
+        self,
+        invoice_id: str,
+        to: Iterable[str] | str | None = None,
+        cc: Iterable[str] | str | None = None,
+        subject: str | None = None,
+        message: str | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> core.WriteAnswer:
+        """Like :meth:`send_invoice_email`, and says whether the server replayed an earlier send (not sent again)."""
         call = self._endpoints.send_invoice_email(invoice_id, to, cc, subject, message, idempotency_key)
-        return self._record(call)
+        return core.WriteAnswer.from_response(self._call(call))
 
     def download_invoice(self, invoice_id: str) -> bytes:
         """The invoice document's raw bytes (PDF)."""

@@ -6,10 +6,12 @@ nothing here writes.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from enlivy_provider.client import EnlivyNotFoundError
 from enlivy_provider.client.core import next_page
+from enlivy_provider.invoices.billing_identity import Billing
 from enlivy_provider.invoices.billing_period import BillingPeriod
 from enlivy_provider.invoices.customer import CustomerRef
 from enlivy_provider.invoices.errors import ValidationIssue, join_path
@@ -18,20 +20,21 @@ from enlivy_provider.invoices.preview import Catalog
 if TYPE_CHECKING:
     from enlivy_provider.client import EnlivyClient
 
-# Invoices that do not count as "already billed" for if_exists (soft-deleted ones are not listed at all).
-NOT_BILLED_STATUSES = frozenset({"cancelled"})
-# Nor do these types: a proforma is a quote, a reversal credits an invoice (``credit_note`` in an SDK guide).
+# A cancelled invoice bills nothing; neither does a soft-deleted one.
+DEAD_STATUSES = frozenset({"cancelled"})
+# Types that never bill a period: a proforma is a quote, a reversal credits an invoice (``credit_note`` in an
+# SDK guide).
 NOT_BILLING_TYPES = frozenset({"proforma", "reversal", "credit_note"})
 
 
-def counts_as_billed(invoice: Mapping[str, Any]) -> bool:
-    """A live, not cancelled, outbound invoice of a billing type (an inbound one is the customer's invoice to us)."""
-    return not (
-        invoice.get("deleted_at")
-        or invoice.get("status") in NOT_BILLED_STATUSES
-        or invoice.get("type") in NOT_BILLING_TYPES
-        or invoice.get("direction") == "inbound"
-    )
+def is_billing_invoice(invoice: Mapping[str, Any]) -> bool:
+    """An outbound invoice of a billing type (an inbound one is a supplier's invoice to the organization)."""
+    return invoice.get("type") not in NOT_BILLING_TYPES and invoice.get("direction") != "inbound"
+
+
+def is_dead(invoice: Mapping[str, Any]) -> bool:
+    """Soft-deleted or cancelled: it exists, but bills nothing."""
+    return bool(invoice.get("deleted_at")) or invoice.get("status") in DEAD_STATUSES
 
 
 def load_catalog(client: EnlivyClient) -> Catalog:
@@ -128,27 +131,52 @@ def invoice_covers_period(invoice: Mapping[str, Any], period: BillingPeriod) -> 
     return False
 
 
-def find_existing_invoice(
+@dataclass(frozen=True)
+class BillingLookup:
+    """What Enlivy holds for one billing: its live invoice (newest first) and its dead (cancelled or deleted)
+    ones, whose ids move the billing's Idempotency-Key to its next generation."""
+
+    live: dict[str, Any] | None
+    dead: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def dead_ids(self) -> tuple[str, ...]:
+        return tuple(str(invoice["id"]) for invoice in self.dead)
+
+
+def find_billing(
     client: EnlivyClient,
-    customer_id: str,
-    period: BillingPeriod,
+    billing: Billing,
     *,
     before_request: Callable[[], None] = lambda: None,
-) -> dict[str, Any] | None:
-    """The newest invoice of ``customer_id`` that :func:`counts_as_billed`, with a line billing exactly ``period``.
+) -> BillingLookup:
+    """Look the billing up: the customer's invoices (live and soft-deleted, newest first, with their lines) that
+    bill exactly ``billing.period`` and carry the billing's key (or none, see :meth:`Billing.marks`).
 
-    How: ``GET /invoices?organization_receiver_user_id=<customer>&include=line_items`` (newest first, page by
-    page until a match), then compare each line's ``billing_period_started_at``/``_ended_at``.
+    How: ``GET /invoices?organization_receiver_user_id=<customer>&deleted=-1&include=line_items``, page by page
+    until a live match (every page when there is none, so the dead ones are all known).
     ``before_request`` runs before each page (the bulk operator's rate limiter).
     """
+    dead: list[dict[str, Any]] = []
     page: int | None = 1
     while page is not None:
         before_request()
         result = client.list_invoices_page(
-            page=page, per_page=50, organization_receiver_user_id=customer_id, include="line_items"
+            page=page,
+            per_page=50,
+            organization_receiver_user_id=billing.customer_id,
+            deleted=-1,
+            include="line_items",
         )
         for invoice in result.items:
-            if counts_as_billed(invoice) and invoice_covers_period(invoice, period):
-                return invoice
+            if not (
+                is_billing_invoice(invoice)
+                and invoice_covers_period(invoice, billing.period)
+                and billing.marks(invoice)
+            ):
+                continue
+            if not is_dead(invoice):
+                return BillingLookup(invoice, tuple(dead))
+            dead.append(invoice)
         page = next_page(result.meta, page)
-    return None
+    return BillingLookup(None, tuple(dead))

@@ -18,7 +18,7 @@ class Progress:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.total = total
-        self.counts: dict[str, int] = {"created": 0, "skipped": 0, "failed": 0}
+        self.counts: dict[str, int] = {"created": 0, "existing": 0, "replayed": 0, "failed": 0}
         self._emit = emit
         self._interval = interval
         self._label = label
@@ -50,6 +50,7 @@ class Progress:
         eta = f"{remaining / rate:.0f}s" if rate > 0 and remaining else ("0s" if not remaining else "?")
         return (
             f"{self._label}: {done}/{self.total} done ({self.counts['created']} created, "
-            f"{self.counts['skipped']} skipped, {self.counts['failed']} failed), "
+            f"{self.counts['existing']} existing, {self.counts['replayed']} replayed, "
+            f"{self.counts['failed']} failed), "
             f"{rate:.1f}/s, elapsed {elapsed:.1f}s, ETA {eta}"
         )

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from enlivy_provider.invoices.billing_identity import check_billing_key
 from enlivy_provider.invoices.billing_period import BillingPeriod, parse_billing_period
 from enlivy_provider.invoices.customer import CustomerRef, parse_customer
 from enlivy_provider.invoices.errors import ValidationIssue, join_path
 from enlivy_provider.invoices.payload import InvoiceDraft, build_invoice_draft
 
-SPEC_KEYS = ("customer", "line_items", "invoice", "billing_period", "key")
+SPEC_KEYS = ("customer", "line_items", "invoice", "billing_period", "billing_key", "key")
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class InvoiceSpec:
     customer: CustomerRef
     draft: InvoiceDraft
     key: str | None = None
+    billing_key: str | None = None  # None: the operator's
 
     @property
     def lookup_period(self) -> BillingPeriod | None:
@@ -84,6 +86,7 @@ def prepare_spec(
     invoice: object = None,
     billing_period: object = None,
     key: object = None,
+    billing_key: object = None,
     default_locale: str = "en",
     reference_date: dt.date | None = None,
     data_interval: tuple[dt.datetime, dt.datetime] | None = None,
@@ -108,6 +111,8 @@ def prepare_spec(
         not isinstance(key, str | int) or isinstance(key, bool) or str(key).strip() == ""
     ):
         issues.append(ValidationIssue(join_path(path, "key"), f"must be a non-empty string (got {key!r})"))
+    billing_key, found = check_billing_key(billing_key, join_path(path, "billing_key"))
+    issues += found
     draft, found = build_invoice_draft(
         line_items=line_items if line_items is not None else [],
         invoice=invoice,
@@ -121,7 +126,11 @@ def prepare_spec(
     if issues or ref is None or draft is None:
         return None, issues
     return InvoiceSpec(
-        path=path, customer=ref, draft=draft, key=None if key is None else str(key).strip()
+        path=path,
+        customer=ref,
+        draft=draft,
+        key=None if key is None else str(key).strip(),
+        billing_key=billing_key,
     ), []
 
 
@@ -174,6 +183,7 @@ def prepare_bulk_specs(
             invoice=merged_invoice,
             billing_period=raw.get("billing_period", billing_period),
             key=raw.get("key"),
+            billing_key=raw.get("billing_key"),
             default_locale=default_locale,
             reference_date=reference_date,
             data_interval=data_interval,

@@ -1,15 +1,15 @@
-"""The writes: create one invoice exactly once (idempotency key + ``if_exists`` lookup), update one,
+"""The writes: create one invoice exactly once (billing identity, idempotency key, ``if_exists`` lookup),
 and the JSON-safe summary the operators return. Each write goes through an ``EnlivyClient``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from enlivy_provider.invoices.billing_period import BillingPeriod
+from enlivy_provider.invoices.billing_identity import BILLING_KEY_FIELD, Billing, generation_key
 from enlivy_provider.invoices.decimals import NotADecimalError, to_decimal
-from enlivy_provider.invoices.lookups import find_existing_invoice
+from enlivy_provider.invoices.lookups import find_billing, is_dead
 from enlivy_provider.invoices.totals import round_money
 
 if TYPE_CHECKING:
@@ -17,18 +17,49 @@ if TYPE_CHECKING:
 
 IfExists = Literal["skip", "fail", "create"]
 IF_EXISTS_CHOICES: tuple[str, ...] = ("skip", "fail", "create")
+IF_CANCELLED_CHOICES: tuple[str, ...] = ("bill_again", "fail")
+OUTCOMES: tuple[str, ...] = ("created", "existing", "replayed")  # see create_invoice_once
+# How many times one create may find its invoice dead (cancelled or deleted) and move on to a new key.
+MAX_GENERATIONS = 10
 
 
 class InvoiceExistsError(Exception):
-    """``if_exists="fail"`` found an invoice for the same customer and billing period."""
+    """``if_exists="fail"`` found the billing's invoice."""
 
-    def __init__(self, invoice: Mapping[str, Any], customer_id: str, period: BillingPeriod) -> None:
+    def __init__(self, invoice: Mapping[str, Any], billing: Billing) -> None:
         self.invoice_id = str(invoice.get("id"))
         super().__init__(
-            f"an invoice for customer {customer_id} and billing period {period.start} .. {period.end} already "
-            f"exists: {self.invoice_id} (number {invoice.get('formatted_number') or invoice.get('number')}, "
-            f"status {invoice.get('status')}); if_exists='fail'"
+            f"the {billing.describe()} already has an invoice: {_named(invoice)}; if_exists='fail'"
         )
+
+
+class DeadInvoiceError(Exception):
+    """``if_cancelled="fail"``: the billing's invoice was cancelled or deleted in Enlivy."""
+
+    def __init__(self, invoices: Sequence[Mapping[str, Any]], what: str) -> None:
+        self.invoice_ids = [str(invoice.get("id")) for invoice in invoices]
+        names = "; ".join(_named(invoice) for invoice in invoices)
+        super().__init__(
+            f"the invoice of {what} was cancelled or deleted in Enlivy: {names}; if_cancelled='fail' does not "
+            "bill it again (use if_cancelled='bill_again', or restore the invoice)"
+        )
+
+
+class BillingConflictError(Exception):
+    """The billing's Idempotency-Key was used with a different body: the inputs changed since it was written."""
+
+    def __init__(self, key: str, what: str, existing: Mapping[str, Any] | None) -> None:
+        found = f"its invoice is {_named(existing)}" if existing else "its invoice was not found alive"
+        super().__init__(
+            f"the {what} was already written with different inputs (Idempotency-Key {key}); {found}. "
+            "Nothing was created: correct or cancel that invoice, or give this billing another billing_key"
+        )
+
+
+def _named(invoice: Mapping[str, Any]) -> str:
+    number = invoice.get("formatted_number") or invoice.get("number") or "no number"
+    state = "deleted" if invoice.get("deleted_at") else invoice.get("status")
+    return f"{invoice.get('id')} ({number}, {state})"
 
 
 def money_text(value: object) -> str | None:
@@ -66,27 +97,86 @@ def create_invoice_once(
     payload: Mapping[str, Any],
     *,
     idempotency_key: str,
-    period: BillingPeriod | None,
+    billing: Billing | None,
     if_exists: str = "skip",
+    if_cancelled: str = "bill_again",
     url_for: Callable[[str], str | None] = lambda _id: None,
     before_request: Callable[[], None] = lambda: None,
+    warn: Callable[[str], None] = lambda _message: None,
 ) -> dict[str, Any]:
-    """Create the invoice unless ``if_exists`` finds one for the same customer and period; return the summary.
+    """Create the billing's invoice unless it exists; return the summary, whose ``outcome`` says what happened:
 
+    * ``"existing"``: the lookup found the billing's live invoice (``if_exists="skip"``); nothing was written;
+    * ``"created"``: this call created the invoice;
+    * ``"replayed"``: the server answered the create with an invoice an earlier write under the same key made
+      (a racing run, a retried task); the summary shows its current state.
+
+    ``idempotency_key`` is the first generation's key. When the billing's invoices turn out to be dead (found by
+    the lookup, or replayed by the server for this key), ``if_cancelled="bill_again"`` moves to the key of the
+    next generation (logged through ``warn``) and ``"fail"`` raises :class:`DeadInvoiceError`.
     ``before_request`` is called before each HTTP request (the bulk operator's rate limiter).
-    Raises :class:`InvoiceExistsError` (``if_exists="fail"``) or the client's errors.
     """
-    customer_id = str(payload["organization_receiver_user_id"])
-    if if_exists != "create" and period is not None:
-        existing = find_existing_invoice(client, customer_id, period, before_request=before_request)
-        if existing is not None:
-            if if_exists == "fail":
-                raise InvoiceExistsError(existing, customer_id, period)
-            return invoice_summary(
-                existing, outcome="skipped", idempotency_key=idempotency_key, url=url_for(str(existing["id"]))
+    from enlivy_provider.client import EnlivyConflictError
+
+    what = billing.describe() if billing else f"Idempotency-Key {idempotency_key}"
+    dead: list[Mapping[str, Any]] = []
+    if billing is not None:
+        payload = {**payload, BILLING_KEY_FIELD: billing.billing_key}
+        if if_exists != "create":
+            found = find_billing(client, billing, before_request=before_request)
+            if found.live is not None:
+                if if_exists == "fail":
+                    raise InvoiceExistsError(found.live, billing)
+                if not found.live.get(BILLING_KEY_FIELD):
+                    warn(
+                        f"{found.live['id']} bills the {what} and carries no billing key (made in Enlivy or "
+                        "by an older version of this provider): taken as this billing's invoice"
+                    )
+                return _summary(found.live, "existing", idempotency_key, billing, url_for)
+            dead.extend(found.dead)
+    for _ in range(MAX_GENERATIONS):
+        if dead:
+            if if_cancelled == "fail":
+                raise DeadInvoiceError(dead, what)
+            warn(
+                f"the invoice of the {what} was cancelled or deleted in Enlivy ("
+                + "; ".join(_named(invoice) for invoice in dead)
+                + "): billing it again under a new Idempotency-Key"
             )
-    before_request()
-    record = client.create_invoice(payload, idempotency_key=idempotency_key)
-    return invoice_summary(
-        record, outcome="created", idempotency_key=idempotency_key, url=url_for(str(record["id"]))
-    )
+        key = generation_key(idempotency_key, [str(invoice["id"]) for invoice in dead])
+        before_request()
+        try:
+            answer = client.create_invoice_answer(payload, idempotency_key=key)
+        except EnlivyConflictError:
+            existing = find_billing(client, billing).live if billing is not None else None
+            raise BillingConflictError(key, what, existing) from None
+        if not answer.replayed:
+            return _summary(answer.record, "created", key, billing, url_for)
+        before_request()
+        current = _current_state(client, answer.record)
+        if not is_dead(current):
+            return _summary(current, "replayed", key, billing, url_for)
+        dead.append(current)
+    raise DeadInvoiceError(dead, what)
+
+
+def _current_state(client: EnlivyClient, record: Mapping[str, Any]) -> dict[str, Any]:
+    """A replayed answer shows the invoice as it was then; what it is now decides the outcome."""
+    from enlivy_provider.client import EnlivyNotFoundError
+
+    try:
+        return client.get_invoice(str(record["id"]))
+    except EnlivyNotFoundError:  # a soft-deleted invoice may be hidden from GET
+        return {**record, "deleted_at": record.get("deleted_at") or "unknown"}
+
+
+def _summary(
+    record: Mapping[str, Any],
+    outcome: str,
+    key: str,
+    billing: Billing | None,
+    url_for: Callable[[str], str | None],
+) -> dict[str, Any]:
+    summary = invoice_summary(record, outcome=outcome, idempotency_key=key, url=url_for(str(record["id"])))
+    summary["billing_key"] = billing.billing_key if billing else None
+    return summary

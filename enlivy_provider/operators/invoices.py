@@ -22,8 +22,19 @@ import jinja2
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from enlivy_provider.invoices.billing_identity import (
+    Billing,
+    check_billing_key,
+    check_marker_field,
+    default_billing_key,
+)
 from enlivy_provider.invoices.billing_period import BillingPeriod
-from enlivy_provider.invoices.errors import InvoiceValidationError, ValidationIssue, raise_if_issues
+from enlivy_provider.invoices.errors import (
+    InvoiceValidationError,
+    ValidationIssue,
+    join_path,
+    raise_if_issues,
+)
 from enlivy_provider.invoices.idempotency import key_from_context
 from enlivy_provider.invoices.lookups import CustomerDirectory, load_catalog, resolve_customer
 from enlivy_provider.invoices.payload import build_update_payload
@@ -32,7 +43,11 @@ from enlivy_provider.invoices.progress import Progress
 from enlivy_provider.invoices.ratelimit import RateLimiter
 from enlivy_provider.invoices.specs import InvoiceSpec, parse_json_input, prepare_bulk_specs, prepare_spec
 from enlivy_provider.invoices.writer import (
+    IF_CANCELLED_CHOICES,
     IF_EXISTS_CHOICES,
+    OUTCOMES,
+    BillingConflictError,
+    DeadInvoiceError,
     InvoiceExistsError,
     create_invoice_once,
     invoice_summary,
@@ -85,9 +100,9 @@ class RunInfo:
         )
 
 
-def _check_if_exists(value: str) -> str:
-    if value not in IF_EXISTS_CHOICES:
-        raise ValueError(f"if_exists must be one of {', '.join(IF_EXISTS_CHOICES)} (got {value!r})")
+def _check_choice(name: str, value: str, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)} (got {value!r})")
     return value
 
 
@@ -98,7 +113,7 @@ def enlivy_errors(action: str) -> Iterator[None]:
 
     try:
         yield
-    except (InvoiceValidationError, InvoiceExistsError) as exc:
+    except (InvoiceValidationError, InvoiceExistsError, DeadInvoiceError, BillingConflictError) as exc:
         raise AirflowFailException(f"{action}: {exc}") from None
     except EnlivyConflictError as exc:
         raise AirflowFailException(
@@ -165,8 +180,13 @@ class EnlivyCreateInvoiceOperator(_EnlivyInvoiceOperator):
         ``note``/``note_lang_map``).
     :param billing_period: ``{"start": "YYYY-MM-DD", "end": "YYYY-MM-DD"}`` (inclusive) or ``"data_interval"``;
         fills every line's period fields and is what ``if_exists`` looks for.
-    :param idempotency_key: overrides the default key (hash of dag, task, run, map index, customer).
+    :param billing_key: what this task bills ("platform-fee"); with the customer and the period it identifies
+        the billing (default ``<dag_id>.<task_id>``). Carried on the invoice; see docs/operators.md.
+    :param idempotency_key: overrides the default key (the billing's when a period is known, else a hash of
+        dag, task, run, map index, customer).
     :param if_exists: ``"skip"`` (return the existing invoice), ``"fail"``, or ``"create"`` (no lookup).
+    :param if_cancelled: when the billing's invoice was cancelled or deleted in Enlivy: ``"bill_again"``
+        (a new invoice under the next key generation, logged) or ``"fail"`` (naming the dead invoice).
     :param dry_run: render, validate, preview totals and log them; write nothing.
     :param default_locale: locale of plain ``name``/``unit``/``note`` texts.
     """
@@ -176,6 +196,7 @@ class EnlivyCreateInvoiceOperator(_EnlivyInvoiceOperator):
         "line_items",
         "invoice",
         "billing_period",
+        "billing_key",
         "idempotency_key",
     )
     template_fields_renderers: ClassVar[dict[str, str]] = {
@@ -192,8 +213,10 @@ class EnlivyCreateInvoiceOperator(_EnlivyInvoiceOperator):
         line_items: Any,
         invoice: Any = None,
         billing_period: Any = None,
+        billing_key: str | None = None,
         idempotency_key: str | None = None,
         if_exists: str = "skip",
+        if_cancelled: str = "bill_again",
         dry_run: bool = False,
         default_locale: str = "en",
         enlivy_conn_id: str = "enlivy_default",
@@ -204,8 +227,10 @@ class EnlivyCreateInvoiceOperator(_EnlivyInvoiceOperator):
         self.line_items = line_items
         self.invoice = invoice
         self.billing_period = billing_period
+        self.billing_key = billing_key
         self.idempotency_key = idempotency_key
-        self.if_exists = _check_if_exists(if_exists)
+        self.if_exists = _check_choice("if_exists", if_exists, IF_EXISTS_CHOICES)
+        self.if_cancelled = _check_choice("if_cancelled", if_cancelled, IF_CANCELLED_CHOICES)
         self.is_dry_run = dry_run  # BaseOperator.dry_run() is a method
         self.default_locale = default_locale
         self.enlivy_conn_id = enlivy_conn_id
@@ -221,6 +246,11 @@ class EnlivyCreateInvoiceOperator(_EnlivyInvoiceOperator):
             reference_date=run.reference_date,
             data_interval=run.data_interval,
         )
+        billing_key, found = check_billing_key(self.billing_key)
+        issues += found
+        billing_key = billing_key or default_billing_key(self.dag_id, self.task_id)
+        if spec is not None and spec.lookup_period is not None:
+            issues += check_marker_field(spec.draft.fields, billing_key)
         with enlivy_errors(f"task {self.task_id}"):
             raise_if_issues(issues)
             assert spec is not None
@@ -231,14 +261,20 @@ class EnlivyCreateInvoiceOperator(_EnlivyInvoiceOperator):
             if self.is_dry_run:
                 self.log.info("dry_run: nothing written")
                 return {"dry_run": True, **preview.as_dict()}
-            key = str(self.idempotency_key or key_from_context(context, item=customer_id))
+            billing = _billing(hook, customer_id, spec.lookup_period, billing_key)
+            key = str(
+                self.idempotency_key
+                or (billing.idempotency_key() if billing else key_from_context(context, item=customer_id))
+            )
             summary = create_invoice_once(
                 client,
                 spec.draft.payload(customer_id),
                 idempotency_key=key,
-                period=spec.lookup_period,
+                billing=billing,
                 if_exists=self.if_exists,
+                if_cancelled=self.if_cancelled,
                 url_for=hook.invoice_url,
+                warn=self.log.warning,
             )
         _warn_if_totals_differ(self.log, summary, preview)
         self.log.info(
@@ -259,6 +295,15 @@ class EnlivyCreateInvoiceOperator(_EnlivyInvoiceOperator):
         raise_if_issues([*issues, *found])
         assert customer_id is not None and preview is not None
         return customer_id, preview
+
+
+def _billing(
+    hook: EnlivyHook, customer_id: str, period: BillingPeriod | None, billing_key: str, item: str = ""
+) -> Billing | None:
+    """The billing a create writes, when its period is known (without a period only the run identifies it)."""
+    if period is None:
+        return None
+    return Billing(str(hook.organization_id), customer_id, period, billing_key, item)
 
 
 def _warn_if_totals_differ(log: Any, summary: Mapping[str, Any], preview: Preview) -> None:
@@ -385,17 +430,21 @@ class _BulkItem:
     customer_id: str
     spec: InvoiceSpec
     preview: Preview
+    billing: Billing | None
 
 
 class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
     """Create many invoices (one per spec) with bounded concurrency, exactly once each.
 
-    :param invoices: list of specs ``{"customer", "line_items", "invoice"?, "billing_period"?, "key"?}``, a
-        ``.json``/``.json.j2`` file, or an XComArg. ``key`` (default: the customer id) names the item in the
-        idempotency key and in the result; it must be unique within the list.
+    :param invoices: list of specs ``{"customer", "line_items", "invoice"?, "billing_period"?, "billing_key"?,
+        "key"?}``, a ``.json``/``.json.j2`` file, or an XComArg. ``key`` (default: the customer id) names the
+        item in the result (and in the idempotency key); it must be unique within the list.
     :param invoice_defaults: invoice fields every spec starts from (a spec's ``invoice`` overrides them).
     :param billing_period: the default period of every spec (``"data_interval"`` or ``{start, end}``).
+    :param billing_key: what the specs bill (a spec's ``billing_key`` overrides it); default
+        ``<dag_id>.<task_id>``. As for :class:`EnlivyCreateInvoiceOperator`.
     :param if_exists: as for :class:`EnlivyCreateInvoiceOperator`, per spec.
+    :param if_cancelled: as for :class:`EnlivyCreateInvoiceOperator`, per spec.
     :param skip_invalid: create the valid specs even when some are invalid (those are reported under ``invalid``);
         the task still fails, writing nothing, when every spec is invalid;
         by default one invalid spec stops the task before anything is written.
@@ -405,7 +454,7 @@ class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
     :param progress_interval: seconds between progress log lines.
     """
 
-    template_fields: Sequence[str] = ("invoices", "invoice_defaults", "billing_period")
+    template_fields: Sequence[str] = ("invoices", "invoice_defaults", "billing_period", "billing_key")
     template_fields_renderers: ClassVar[dict[str, str]] = {
         "invoices": "json",
         "invoice_defaults": "json",
@@ -418,7 +467,9 @@ class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
         invoices: Any,
         invoice_defaults: Any = None,
         billing_period: Any = None,
+        billing_key: str | None = None,
         if_exists: str = "skip",
+        if_cancelled: str = "bill_again",
         skip_invalid: bool = False,
         max_concurrency: int = 8,
         max_requests_per_second: float | None = None,
@@ -436,7 +487,9 @@ class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
         self.invoices = invoices
         self.invoice_defaults = invoice_defaults
         self.billing_period = billing_period
-        self.if_exists = _check_if_exists(if_exists)
+        self.billing_key = billing_key
+        self.if_exists = _check_choice("if_exists", if_exists, IF_EXISTS_CHOICES)
+        self.if_cancelled = _check_choice("if_cancelled", if_cancelled, IF_CANCELLED_CHOICES)
         self.skip_invalid = skip_invalid
         self.max_concurrency = max_concurrency
         self.max_requests_per_second = max_requests_per_second
@@ -456,11 +509,15 @@ class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
             reference_date=run.reference_date,
             data_interval=run.data_interval,
         )
+        billing_key, found = check_billing_key(self.billing_key)
+        issues += found
         with enlivy_errors(f"task {self.task_id}"):
             raise_if_issues(issues, subject="invoices")
             hook = self._hook(pool_maxsize=max(self.max_concurrency, 10))
             client = hook.get_client()
-            items, invalid = self._check_online(client, results)
+            items, invalid = self._check_online(
+                hook, results, billing_key or default_billing_key(self.dag_id, self.task_id)
+            )
             self.log.info("%d invoice specs: %d valid, %d invalid", len(results), len(items), len(invalid))
             # skip_invalid lets the valid specs through; it never makes "nothing at all could be billed"
             # a green task.
@@ -498,7 +555,8 @@ class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
             context["ti"].xcom_push(key="bulk_result", value=result)
             message = (
                 f"{len(failed)} of {len(items)} invoices failed (created {len(result['created'])}, "
-                f"skipped {len(result['skipped'])}); first: {failed[0]['key']}: {failed[0]['error']}"
+                f"existing {len(result['existing'])}, replayed {len(result['replayed'])}); "
+                f"first: {failed[0]['key']}: {failed[0]['error']}"
             )
             if any(f["retryable"] for f in failed):
                 raise AirflowException(message + " — a retry creates only the missing ones")
@@ -511,17 +569,18 @@ class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
             self._cancelled.set()
 
     def _check_online(
-        self, client: EnlivyClient, results: Sequence[Any]
+        self, hook: EnlivyHook, results: Sequence[Any], billing_key: str
     ) -> tuple[list[_BulkItem], list[dict[str, Any]]]:
         """Resolve customers, price every spec, check keys are unique; nothing is written."""
+        client = hook.get_client()
         valid = [r for r in results if r.spec is not None]
         directory = CustomerDirectory.fetch(client) if valid else CustomerDirectory(())
         catalog = load_catalog(client) if valid else Catalog()
         items: list[_BulkItem] = []
         invalid: list[dict[str, Any]] = []
         seen_keys: dict[str, int] = {}
-        # if_exists allows one invoice per (customer, period); specs of one run look up before any is created.
-        seen_periods: dict[tuple[str, BillingPeriod], int] = {}
+        # if_exists allows one invoice per billing; specs of one run look up before any is created.
+        seen_billings: dict[tuple[str, BillingPeriod, str], int] = {}
         for result in results:
             issues = list(result.issues)
             spec = result.spec
@@ -545,23 +604,27 @@ class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
                     )
                 )
             seen_keys.setdefault(key, result.index)
-            period = spec.lookup_period if spec is not None and self.if_exists != "create" else None
-            if customer_id is not None and period is not None:
-                other = seen_periods.setdefault((customer_id, period), result.index)
+            period = spec.lookup_period if spec is not None else None
+            what = (spec.billing_key if spec else None) or billing_key
+            if spec is not None and period is not None:
+                issues += check_marker_field(spec.draft.fields, what, path=join_path(spec.path, "invoice"))
+            if customer_id is not None and period is not None and self.if_exists != "create":
+                other = seen_billings.setdefault((customer_id, period, what), result.index)
                 if other != result.index:
                     issues.append(
                         ValidationIssue(
                             f"invoices[{result.index}]",
-                            f"bills {customer_id} for {period.start} .. {period.end} like invoices[{other}]; "
-                            f"if_exists={self.if_exists!r} allows one invoice per customer and period "
-                            "(if_exists='create' bills both)",
+                            f"bills {customer_id} for {period.start} .. {period.end} like invoices[{other}] "
+                            f"(billing key {what!r}); if_exists={self.if_exists!r} allows one invoice per "
+                            "billing: give the specs different billing_key values (or if_exists='create')",
                         )
                     )
             if issues or spec is None or customer_id is None or preview is None:
                 customer = spec.customer.as_json() if spec else result.raw_customer
                 invalid.append({"index": result.index, "key": key, "customer": customer, "issues": issues})
             else:
-                items.append(_BulkItem(result.index, key, customer_id, spec, preview))
+                billing = _billing(hook, customer_id, period, what, item=spec.key or "")
+                items.append(_BulkItem(result.index, key, customer_id, spec, preview, billing))
         return items, invalid
 
     def _create_all(
@@ -582,14 +645,17 @@ class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
         def create(item: _BulkItem) -> dict[str, Any]:
             if cancelled.is_set():
                 raise BulkCancelledError("the task was stopped before this invoice was attempted")
+            key = item.billing.idempotency_key() if item.billing else key_from_context(context, item=item.key)
             return create_invoice_once(
                 client,
                 item.spec.draft.payload(item.customer_id),
-                idempotency_key=key_from_context(context, item=item.key),
-                period=item.spec.lookup_period,
+                idempotency_key=key,
+                billing=item.billing,
                 if_exists=self.if_exists,
+                if_cancelled=self.if_cancelled,
                 url_for=hook.invoice_url,
                 before_request=limiter.acquire,
+                warn=self.log.warning,
             )
 
         with ThreadPoolExecutor(max_workers=self.max_concurrency, thread_name_prefix="enlivy-bulk") as pool:
@@ -612,11 +678,8 @@ class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
                 progress.record(summary["outcome"])
         self.log.info("%s (finished in %.1fs)", progress.line(), time.monotonic() - started)
         ordered = [outcomes[i] for i in sorted(outcomes)]
-        created = [s for s in ordered if s["outcome"] == "created"]
-        skipped = [s for s in ordered if s["outcome"] != "created"]
         return {
-            "created": created,
-            "skipped": skipped,
+            **{outcome: [s for s in ordered if s["outcome"] == outcome] for outcome in OUTCOMES},
             "failed": [failures[i] for i in sorted(failures)],
             "invoice_ids": [s["id"] for s in ordered],
         }
