@@ -146,7 +146,7 @@ def main() -> int:
         seq_s, seq = execute(sequential_specs, 1, "run-sequential")
         print(f"max_concurrency=1: {len(seq['created'])} created in {seq_s:.2f}s")
         rerun_s, rerun = execute(concurrent_specs, args.concurrency, "run-concurrent-later")
-        print(f"re-run of the same period: {len(rerun['created'])} created, {len(rerun['skipped'])} skipped "
+        print(f"re-run of the same period: {len(rerun['created'])} created, {len(rerun['existing'])} already existed "
               f"in {rerun_s:.2f}s")  # fmt: skip
 
         invoices = emulator.invoices()

@@ -6,8 +6,12 @@ the CLI (``airflow dags trigger enlivy_event_invoice --conf '{...}'``) or the UI
 
 * ``create_invoice`` creates the invoice with :class:`EnlivyCreateInvoiceOperator`. Its idempotency key is
   the event reference, so the same event delivered twice (a webhook retry, a double click) gives one
-  invoice: the second run gets the first run's invoice back.
-* ``send_invoice_email`` e-mails it to the customer when ``send_email`` is true (keyed too: sent once).
+  invoice: the second run gets the first run's invoice back, reported as ``replayed`` with its current
+  status. If that invoice was cancelled or deleted in Enlivy meanwhile, the run fails naming it rather than
+  billing the event again.
+* ``send_invoice_email`` e-mails it to the customer when ``send_email`` is true, at most once per event: a
+  run that did not create the invoice does not e-mail an invoice already sent, and the e-mail request is keyed
+  too; its result and log say whether it sent, or found it sent.
 * ``wait_for_payment`` waits in the triggerer (deferrable sensor, bounded by
   ``ENLIVY_PAYMENT_TIMEOUT_SECONDS``, soft-failing) when ``wait_for_payment`` is true.
 
@@ -111,25 +115,36 @@ with DAG(
         },
         # The event, not the run, identifies the invoice: a second run for the same event gets the same key.
         idempotency_key="enlivy-event-invoice:{{ params.reference }}",
+        # Someone cancelled the event's invoice in Enlivy: a re-delivered event must not bill it again.
+        if_cancelled="fail",
     )
 
     @task
-    def send_invoice_email(invoice: dict[str, Any], params: dict[str, Any]) -> str:
-        """E-mail the invoice (at most once per event: the request carries an idempotency key)."""
+    def send_invoice_email(invoice: dict[str, Any], params: dict[str, Any]) -> dict[str, str]:
+        """E-mail the invoice, at most once per event; returns ``{"invoice_id", "email"}`` where ``email`` is
+        ``sent``, ``already_sent`` (an earlier run sent it; the server replayed that answer) or ``not_needed``
+        (this run found the invoice, already past ``pending``: e-mailed, paid...)."""
         from airflow.sdk.exceptions import AirflowSkipException
 
         from enlivy_provider.hooks.enlivy import EnlivyHook
 
         if not params.get("send_email"):
             raise AirflowSkipException("send_email is false")
-        EnlivyHook().send_invoice_email(
+        name = invoice.get("formatted_number") or invoice["id"]
+        if invoice["outcome"] != "created" and invoice.get("status") != "pending":
+            print(f"Invoice {name} is {invoice.get('status')} (an earlier run's invoice): not e-mailed again")
+            return {"invoice_id": invoice["id"], "email": "not_needed"}
+        answer = EnlivyHook().send_invoice_email_answer(
             invoice["id"],
             to=[params["customer_email"]],
-            subject=f"Invoice {invoice.get('formatted_number') or invoice['id']}",
+            subject=f"Invoice {name}",
             idempotency_key=f"enlivy-event-invoice:{params['reference']}:email",
         )
-        print(f"Invoice {invoice['id']} e-mailed to {params['customer_email']}")
-        return invoice["id"]
+        if answer.replayed:
+            print(f"Invoice {name} was already e-mailed by an earlier run: not sent again")
+            return {"invoice_id": invoice["id"], "email": "already_sent"}
+        print(f"Invoice {name} e-mailed to {params['customer_email']}")
+        return {"invoice_id": invoice["id"], "email": "sent"}
 
     @task.short_circuit(trigger_rule="none_failed")
     def should_wait_for_payment(params: dict[str, Any]) -> bool:

@@ -114,10 +114,18 @@ class EmulatorHandle:
         status: int | None = None,
         retry_after: int | None = None,
         delay_ms: int | None = None,
-        times: int = 1,
+        times: int | None = None,
+        parties: int | None = None,
     ) -> str:
-        body: dict[str, Any] = {"method": method, "path": path, "action": action, "times": times}
-        for name, value in (("status", status), ("retry_after", retry_after), ("delay_ms", delay_ms)):
+        """Script a fault (docs/emulator.md); ``times`` defaults to 1 (a barrier: its ``parties``)."""
+        body: dict[str, Any] = {"method": method, "path": path, "action": action}
+        for name, value in (
+            ("status", status),
+            ("retry_after", retry_after),
+            ("delay_ms", delay_ms),
+            ("times", times),
+            ("parties", parties),
+        ):
             if value is not None:
                 body[name] = value
         return str(self._admin("POST", "/faults", body)["id"])

@@ -12,6 +12,7 @@ without running the request. Clients see a connection-level error (``requests.Co
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fnmatch
 import itertools
 import math
@@ -37,7 +38,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-ACTIONS = ("error", "rate_limit", "delay", "drop_after_commit", "drop_before_commit")
+ACTIONS = ("error", "rate_limit", "delay", "drop_after_commit", "drop_before_commit", "barrier")
+BARRIER_TIMEOUT_MS = 30_000
 ADMIN_PREFIX = "/_emulator"
 
 
@@ -52,6 +54,7 @@ class Fault:
     delay_ms: int | None
     times: int  # remaining
     hits: int = 0
+    parties: int | None = None  # barrier: how many requests are held until they can go on together
 
     def matches(self, method: str, path: str) -> bool:
         return self.times > 0 and self.method in ("*", method) and fnmatch.fnmatchcase(path, self.path)
@@ -79,7 +82,8 @@ class FaultBook:
         for name, default in (
             ("status", 503 if action == "error" else None),
             ("retry_after", 1),
-            ("delay_ms", 0),
+            ("delay_ms", BARRIER_TIMEOUT_MS if action == "barrier" else 0),
+            ("parties", 2 if action == "barrier" else None),
         ):
             raw = spec.get(name, default)
             if raw is not None and (isinstance(raw, bool) or not isinstance(raw, int) or raw < 0):
@@ -88,7 +92,9 @@ class FaultBook:
         status = values["status"]
         if action == "error" and status is not None and not 400 <= status <= 599:
             errors["status"] = ["The status must be an HTTP error status (400-599)."]
-        times = spec.get("times", 1)
+        if action == "barrier" and isinstance(values["parties"], int) and values["parties"] < 2:
+            errors["parties"] = ["A barrier needs at least 2 parties."]
+        times = spec.get("times", (values["parties"] or 2) if action == "barrier" else 1)
         if isinstance(times, bool) or not isinstance(times, int) or times < 1:
             errors["times"] = ["The times must be a positive integer."]
         if errors:
@@ -102,6 +108,7 @@ class FaultBook:
             retry_after=values["retry_after"],
             delay_ms=values["delay_ms"],
             times=int(times),
+            parties=values["parties"],
         )
         with self._lock:
             self._faults.append(fault)
@@ -192,11 +199,35 @@ def route_template(app: FastAPI, scope: Scope) -> str:
     return partial or str(scope["path"])
 
 
+class Barriers:
+    """Hold answers until ``parties`` requests have been answered, then send them together: a race made certain.
+
+    Used by a ``barrier`` fault; the server runs one event loop, so asyncio primitives serialise it. A party
+    waits at most ``delay_ms`` (default 30 s), then goes on alone, so a test that got it wrong fails rather
+    than hangs.
+    """
+
+    def __init__(self) -> None:
+        self._arrived: dict[str, int] = {}
+        self._released: dict[str, asyncio.Event] = {}
+
+    async def wait(self, fault: Fault) -> None:
+        released = self._released.setdefault(fault.id, asyncio.Event())
+        self._arrived[fault.id] = self._arrived.get(fault.id, 0) + 1
+        if self._arrived[fault.id] % (fault.parties or 2) == 0:
+            released.set()
+            self._released[fault.id] = asyncio.Event()  # the next group waits afresh
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(released.wait(), (fault.delay_ms or BARRIER_TIMEOUT_MS) / 1000)
+
+
 class ChaosMiddleware:
     def __init__(self, inner: ASGIApp, app: FastAPI, state: EmulatorState) -> None:
         self.inner = inner
         self.app = app
         self.state = state
+        self.barriers = Barriers()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
@@ -233,6 +264,19 @@ class ChaosMiddleware:
                 return
             if fault.action == "delay":
                 await asyncio.sleep((fault.delay_ms or 0) / 1000)
+            elif fault.action == "barrier":
+                # The answer is computed first and held: every party's answer reflects the state before any
+                # of them could act on it (e.g. both lookups say "no invoice" before either run creates one).
+                held: list[Message] = []
+
+                async def hold(message: Message) -> None:
+                    held.append(message)
+
+                await self.inner(scope, receive, hold)
+                await self.barriers.wait(fault)
+                for message in held:
+                    await answer(message)
+                return
             elif fault.action == "drop_before_commit":
                 await drop_connection(send)  # the server's own send: it knows the transport
                 return

@@ -81,15 +81,51 @@ def test_sends_the_invoice_once_and_waits_for_payment(event_dag: Any, emulator: 
     emulator.configure(auto_pay_after=0.5)
 
     dr = run_dag(event_dag, run_conf=event("order-2001", send_email=True, wait_for_payment=True))
-    run_dag(event_dag, run_conf=event("order-2001", send_email=True, wait_for_payment=True))
+    again = run_dag(event_dag, run_conf=event("order-2001", send_email=True, wait_for_payment=True))
 
     assert str(dr.state) == "success", task_states(dr)
     assert task_states(dr)["wait_for_payment"] == "success"
     invoice_id = xcom_result(dr, "create_invoice")["id"]
     assert xcom_result(dr, "wait_for_payment") == {invoice_id: "paid"}
-    assert emulator.request_count("POST", "/organizations/{org}/invoices/{id}/email") == 2  # one per run
-    emails = [mail for mail in emulator.emails() if mail.get("organization_invoice_id") == invoice_id]
-    assert len(emails) == 1, emails  # the second run's request was an idempotent replay
+    assert xcom_result(dr, "send_invoice_email") == {"invoice_id": invoice_id, "email": "sent"}
+    # The re-delivered event: the same invoice, reported as replayed with its status now (paid), not e-mailed.
+    second = xcom_result(again, "create_invoice")
+    assert (second["id"], second["outcome"], second["status"]) == (invoice_id, "replayed", "paid")
+    assert xcom_result(again, "send_invoice_email") == {"invoice_id": invoice_id, "email": "not_needed"}
+    assert emulator.request_count("POST", "/organizations/{org}/invoices/{id}/email") == 1
+    assert len(emulator.emails()) == 1
+
+
+def test_an_email_sent_by_an_earlier_run_is_reported_as_such(event_dag: Any, emulator: Any) -> None:
+    # An earlier run e-mailed the invoice (its answer lost), and the invoice is pending again when the event
+    # comes back: the keyed request is replayed by the server, and the run says it did not send.
+    from enlivy_provider.hooks.enlivy import EnlivyHook
+
+    first = run_dag(event_dag, run_conf=event("order-2002"))
+    invoice = xcom_result(first, "create_invoice")
+    EnlivyHook().send_invoice_email(
+        invoice["id"], to=["billing@globex.example"], subject=f"Invoice {invoice['formatted_number'] or invoice['id']}",
+        idempotency_key="enlivy-event-invoice:order-2002:email",
+    )  # fmt: skip
+    EnlivyHook().update_invoice(invoice["id"], {"status": "pending"}, idempotency_key="pending-again")
+    again = run_dag(event_dag, run_conf=event("order-2002", send_email=True))
+    assert str(again.state) == "success", task_states(again)
+    assert xcom_result(again, "send_invoice_email") == {"invoice_id": invoice["id"], "email": "already_sent"}
+    assert len(emulator.emails()) == 1
+
+
+def test_an_event_whose_invoice_was_cancelled_is_not_billed_again(event_dag: Any, emulator: Any) -> None:
+    first = run_dag(event_dag, run_conf=event("order-2003"))
+    invoice_id = xcom_result(first, "create_invoice")["id"]
+    emulator.set_invoice_status(invoice_id, "cancelled")
+    emulator.reset_counters()
+
+    again = run_dag(event_dag, run_conf=event("order-2003"))
+    states = task_states(again)
+    assert states["create_invoice"] == "failed", states
+    # One keyed create, answered with the replay of the cancelled invoice, and no retry of the task.
+    assert emulator.request_count("POST", "/organizations/{org}/invoices") == 1
+    assert [invoice["id"] for invoice in live_invoices(emulator)] == [invoice_id]
 
 
 def test_skips_email_and_payment_wait_when_not_asked(event_dag: Any, emulator: Any) -> None:

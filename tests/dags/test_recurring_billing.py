@@ -116,7 +116,7 @@ def test_rerunning_a_billing_period_creates_no_new_invoice(billing_dag: Any, emu
     assert len(live_invoices(emulator)) == DEMO_CUSTOMERS
     result = xcom_result(dr, "create_invoices")
     assert result["created"] == []
-    assert len(result["skipped"]) == DEMO_CUSTOMERS
+    assert len(result["existing"]) == DEMO_CUSTOMERS
 
 
 def test_backfill_of_three_months_creates_one_invoice_per_customer_per_month(

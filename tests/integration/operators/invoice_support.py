@@ -105,3 +105,41 @@ class Failures:
 
     def text(self) -> str:
         return "\n".join(message for _, _, message in self.seen)
+
+
+def run_at_once(*runs: tuple[DAG, dict[str, Any]]) -> list[tuple[dict[str, str], dict[str, Any]]]:
+    """Run DAGs in separate processes at the same time (forked from this one, as Airflow's workers are separate
+    processes); returns each run's (task states, {task_id: XCom return value}), in the order given.
+
+    Pair it with an emulator ``barrier`` fault so the runs' requests meet where the race is.
+    """
+    import multiprocessing
+
+    from airflow_support import sync_dag_to_db
+
+    for dag, _ in runs:
+        sync_dag_to_db(dag)
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    processes = [
+        context.Process(target=_run_and_report, args=(i, dag, kwargs, queue))
+        for i, (dag, kwargs) in enumerate(runs)
+    ]
+    for process in processes:
+        process.start()
+    try:
+        reports = dict(queue.get(timeout=240) for _ in processes)
+    finally:
+        for process in processes:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
+    return [reports[i] for i in range(len(runs))]
+
+
+def _run_and_report(index: int, dag: DAG, kwargs: dict[str, Any], queue: Any) -> None:
+    try:
+        states, dag_run = run(dag, **kwargs)
+        queue.put((index, (states, {task: result(dag_run, task) for task in dag.task_ids})))
+    except BaseException as exc:  # the parent must hear back, or it waits for the timeout
+        queue.put((index, ({"error": f"{type(exc).__name__}: {exc}"}, {})))

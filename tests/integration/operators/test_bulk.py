@@ -58,7 +58,7 @@ def test_specs_from_a_jinja_json_file(enlivy_emulator: Any, tmp_path: Path) -> N
     assert [s["customer_id"] for s in out["created"]] == [c.id for c in seed.DEMO_CUSTOMERS[:4]]
     assert [s["totals"]["total"] for s in out["created"]] == ["14.88", "29.75", "44.63", "59.50"]
     assert out["invoice_ids"] == [s["id"] for s in out["created"]]
-    assert out["skipped"] == out["failed"] == out["invalid"] == []
+    assert out["existing"] == out["replayed"] == out["failed"] == out["invalid"] == []
 
 
 def test_specs_from_xcom_with_per_spec_overrides(enlivy_emulator: Any) -> None:
@@ -164,7 +164,7 @@ def test_a_rejected_item_fails_the_task_after_all_others_were_attempted(
     states, dag_run = run(dag)
     assert states == {"bulk": "failed"}
     assert [kind for _, kind, _ in failures.seen] == ["AirflowFailException"]  # a 4xx is not retried
-    assert "1 of 6 invoices failed (created 5, skipped 0)" in failures.text()
+    assert "1 of 6 invoices failed (created 5, existing 0, replayed 0)" in failures.text()
     assert len(live_invoices(enlivy_emulator)) == 5
     partial = xcom(dag_run, "bulk", "bulk_result")  # the partial result is kept for the retry and the user
     assert len(partial["created"]) == 5 and partial["failed"][0]["retryable"] is False
@@ -187,7 +187,7 @@ def test_progress_lines_are_logged(enlivy_emulator: Any, capfd: pytest.CaptureFi
     assert states == {"bulk": "success"}
     out = capfd.readouterr().out
     assert "create invoices: 3/6 done" in out
-    assert "create invoices: 6/6 done (6 created, 0 skipped, 0 failed)" in out
+    assert "create invoices: 6/6 done (6 created, 0 existing, 0 replayed, 0 failed)" in out
     assert "ETA" in out
     assert json.dumps(enlivy_emulator.token)[1:-1] not in out
 

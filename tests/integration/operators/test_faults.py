@@ -61,7 +61,9 @@ def test_create_survives_a_fault_with_exactly_one_invoice(
     enlivy_emulator.add_fault("POST", INVOICES, action, **fault)
     states, dag_run = run(create_dag(new_dag_id(f"fault_{action}"), if_exists=if_exists))
     assert states == {"create": "success"}
-    assert result(dag_run, "create")["outcome"] == "created"
+    # A write committed but its answer lost: the client's retry gets the server's replay, and says so.
+    expected = "replayed" if action == "drop_after_commit" else "created"
+    assert result(dag_run, "create")["outcome"] == expected
     assert len(live_invoices(enlivy_emulator)) == 1
     assert (
         requests_to(enlivy_emulator, "POST", "invoices") >= 2
@@ -89,7 +91,7 @@ def test_task_retried_after_a_committed_but_lost_write_creates_no_duplicate(
     assert failures.seen == []
     summary = result(dag_run, "create")
     # skip: the retry finds the committed invoice; create: the same Idempotency-Key replays the first answer.
-    assert summary["outcome"] == ("skipped" if if_exists == "skip" else "created")
+    assert summary["outcome"] == ("existing" if if_exists == "skip" else "replayed")
     [invoice] = live_invoices(enlivy_emulator)
     assert summary["id"] == invoice["id"]
 
@@ -99,6 +101,7 @@ def test_cleared_and_rerun_task_replays_its_idempotency_key(enlivy_emulator: Any
     first = result(run(dag, logical_date=NOV_1)[1], "create")
     second = result(run(dag, logical_date=NOV_1)[1], "create")
     assert first["id"] == second["id"]
+    assert (first["outcome"], second["outcome"]) == ("created", "replayed")
     assert first["idempotency_key"] == second["idempotency_key"]
     assert len(live_invoices(enlivy_emulator)) == 1
     assert any(k["key"] == first["idempotency_key"] for k in enlivy_emulator.idempotency_keys())
@@ -107,14 +110,14 @@ def test_cleared_and_rerun_task_replays_its_idempotency_key(enlivy_emulator: Any
 def test_same_period_rerun_days_later_skips_or_fails(enlivy_emulator: Any, failures: Failures) -> None:
     dag = create_dag(new_dag_id("rerun"))
     first = result(run(dag, logical_date=NOV_1)[1], "create")
-    later = result(run(dag, logical_date=NOV_1.add(days=9))[1], "create")  # new run, new key, same period
-    assert first["outcome"] == "created" and later["outcome"] == "skipped"
-    assert later["id"] == first["id"] and later["idempotency_key"] != first["idempotency_key"]
+    later = result(run(dag, logical_date=NOV_1.add(days=9))[1], "create")  # new run, same billing
+    assert first["outcome"] == "created" and later["outcome"] == "existing"
+    assert later["id"] == first["id"] and later["idempotency_key"] == first["idempotency_key"]
 
     strict = create_dag(new_dag_id("rerun_fail"), if_exists="fail", on_failure_callback=failures)
     states, _ = run(strict, logical_date=NOV_1.add(days=20))
     assert states == {"create": "failed"}
-    assert f"already exists: {first['id']}" in failures.text()
+    assert f"already has an invoice: {first['id']}" in failures.text()
     assert len(live_invoices(enlivy_emulator)) == 1
 
 
@@ -147,7 +150,8 @@ def test_bulk_survives_mixed_faults_with_no_duplicate_and_none_missing(enlivy_em
     states, dag_run = run(bulk_dag(new_dag_id("bulk_faults"), 24))
     assert states == {"bulk": "success"}
     out = result(dag_run, "bulk")
-    assert len(out["created"]) == 24 and out["failed"] == []
+    assert len(out["created"]) == 21 and len(out["replayed"]) == 3  # 3 answers lost after the commit
+    assert out["failed"] == []
     assert len(live_invoices(enlivy_emulator)) == 24
     assert duplicates(enlivy_emulator) == 0
 
@@ -169,8 +173,8 @@ def test_bulk_task_failing_half_way_is_completed_by_its_retry(
     assert len(retried.seen) == 1 and "8 of 24 invoices failed" in retried.text()
     out = result(dag_run, "bulk")
     assert out["failed"] == []
-    assert len(out["created"]) + len(out["skipped"]) == 24
-    assert len(out["skipped"]) == 16 + 3  # first attempt's successes and the committed-but-dropped ones
+    assert len(out["created"]) + len(out["existing"]) == 24
+    assert len(out["existing"]) == 16 + 3  # first attempt's successes and the committed-but-dropped ones
     assert len(live_invoices(enlivy_emulator)) == 24
     assert duplicates(enlivy_emulator) == 0
 
@@ -181,7 +185,7 @@ def test_bulk_rerun_of_the_same_period_later_creates_nothing_new(enlivy_emulator
     writes = enlivy_emulator.write_count()
     later = result(run(dag, logical_date=NOV_1.add(days=30))[1], "bulk")
     assert len(first["created"]) == 12
-    assert later["created"] == [] and len(later["skipped"]) == 12
+    assert later["created"] == [] and len(later["existing"]) == 12
     assert sorted(later["invoice_ids"]) == sorted(first["invoice_ids"])
     assert enlivy_emulator.write_count() == writes
     assert len(live_invoices(enlivy_emulator)) == 12
@@ -214,7 +218,7 @@ def test_if_exists_finds_the_period_beyond_the_first_page(enlivy_emulator: Any) 
     states, dag_run = run(dag)
     assert states == {"create": "success"}
     summary = result(dag_run, "create")
-    assert summary["outcome"] == "skipped" and summary["id"] == oldest["id"]
+    assert summary["outcome"] == "existing" and summary["id"] == oldest["id"]
     assert requests_to(enlivy_emulator, "GET", "invoices") == 2  # both pages of the lookup
     assert enlivy_emulator.write_count() == 0
 
@@ -233,8 +237,8 @@ def test_rerun_later_finds_an_invoice_whose_lines_all_bill_another_period(enlivy
             billing_period=OCTOBER,
         )  # fmt: skip
     first = result(run(dag, logical_date=NOV_1)[1], "create")
-    later = result(run(dag, logical_date=NOV_1.add(days=9))[1], "create")  # new run, new key, same invoice
-    assert first["outcome"] == "created" and later["outcome"] == "skipped"
+    later = result(run(dag, logical_date=NOV_1.add(days=9))[1], "create")  # new run, same invoice
+    assert first["outcome"] == "created" and later["outcome"] == "existing"
     assert later["id"] == first["id"]
     assert len(live_invoices(enlivy_emulator)) == 1
 

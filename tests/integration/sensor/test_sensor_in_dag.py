@@ -47,7 +47,7 @@ def _dag(dag_id: str, invoice_ids: list[str], **sensor_kwargs: Any) -> DAG:
 
         @task
         def created_invoices() -> dict[str, Any]:
-            return {"created": [], "skipped": [], "failed": [], "invoice_ids": invoice_ids}
+            return {"created": [], "existing": [], "replayed": [], "failed": [], "invoice_ids": invoice_ids}
 
         EnlivyInvoiceStatusSensor(
             task_id="wait_for_payment", invoice_ids=created_invoices(), timeout=30, **sensor_kwargs

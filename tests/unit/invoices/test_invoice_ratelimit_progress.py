@@ -46,5 +46,8 @@ def test_progress_logs_at_most_every_interval_with_rate_and_eta() -> None:
         clock.now = step + 1.0
         progress.record("failed" if step == 3 else "created")
     assert len(lines) == 2  # at t=5 and t=10, not once per item
-    assert lines[0] == "invoices: 5/10 done (4 created, 0 skipped, 1 failed), 1.0/s, elapsed 5.0s, ETA 5s"
-    assert progress.line().startswith("invoices: 10/10 done (9 created, 0 skipped, 1 failed)")
+    assert (
+        lines[0]
+        == "invoices: 5/10 done (4 created, 0 existing, 0 replayed, 1 failed), 1.0/s, elapsed 5.0s, ETA 5s"
+    )
+    assert progress.line().startswith("invoices: 10/10 done (9 created, 0 existing, 0 replayed, 1 failed)")

@@ -53,7 +53,7 @@ def test_bulk_specs_merge_defaults_and_report_per_entry() -> None:
     assert results[0].spec.draft.fields["status"] == "pending"
     assert results[0].spec.draft.fields["currency"] == "EUR"
     assert [str(i) for i in results[1].issues] == [
-        "invoices[1].colour: unknown field (a spec has customer, line_items, invoice, billing_period, key)"
+        "invoices[1].colour: unknown field (a spec has customer, line_items, invoice, billing_period, billing_key, key)"
     ]
     assert [str(i) for i in results[2].issues] == ["invoices[2]: must be an object (got str)"]
     assert [str(i) for i in prepare_bulk_specs([])[1]] == ["invoices: must not be empty"]

@@ -41,7 +41,13 @@ def test_list_of_ids_keeps_order_and_drops_duplicates() -> None:
 
 
 def test_bulk_operator_output_uses_its_invoice_ids() -> None:
-    bulk = {"created": [{"id": "x"}], "skipped": [], "failed": [], "invoice_ids": ["org_inv_1", "org_inv_2"]}
+    bulk = {
+        "created": [{"id": "x"}],
+        "existing": [],
+        "replayed": [],
+        "failed": [],
+        "invoice_ids": ["org_inv_1", "org_inv_2"],
+    }
     assert normalize_invoice_ids(bulk) == ["org_inv_1", "org_inv_2"]
 
 
