@@ -138,6 +138,12 @@ def run_at_once(*runs: tuple[DAG, dict[str, Any]]) -> list[tuple[dict[str, str],
 
 
 def _run_and_report(index: int, dag: DAG, kwargs: dict[str, Any], queue: Any) -> None:
+    from airflow.sdk.execution_time.supervisor import in_process_api_server
+
+    # dag.test() talks to an in-process Execution API whose event loop runs in a thread of the process that
+    # created it; a forked child has no such thread, so it must build its own (Airflow resets the DB engine
+    # after a fork itself).
+    in_process_api_server.cache_clear()
     try:
         states, dag_run = run(dag, **kwargs)
         queue.put((index, (states, {task: result(dag_run, task) for task in dag.task_ids})))
