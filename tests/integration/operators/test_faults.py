@@ -108,13 +108,16 @@ def test_cleared_and_rerun_task_replays_its_idempotency_key(enlivy_emulator: Any
 
 
 def test_same_period_rerun_days_later_skips_or_fails(enlivy_emulator: Any, failures: Failures) -> None:
-    dag = create_dag(new_dag_id("rerun"))
+    dag = create_dag(new_dag_id("rerun"), billing_key="platform-fee")
     first = result(run(dag, logical_date=NOV_1)[1], "create")
     later = result(run(dag, logical_date=NOV_1.add(days=9))[1], "create")  # new run, same billing
     assert first["outcome"] == "created" and later["outcome"] == "existing"
     assert later["id"] == first["id"] and later["idempotency_key"] == first["idempotency_key"]
 
-    strict = create_dag(new_dag_id("rerun_fail"), if_exists="fail", on_failure_callback=failures)
+    # Another DAG billing the same thing (same billing key) finds it too.
+    strict = create_dag(
+        new_dag_id("rerun_fail"), billing_key="platform-fee", if_exists="fail", on_failure_callback=failures
+    )
     states, _ = run(strict, logical_date=NOV_1.add(days=20))
     assert states == {"create": "failed"}
     assert f"already has an invoice: {first['id']}" in failures.text()
