@@ -7,7 +7,9 @@ enlivy_provider/emulator/faults.py (the ``barrier`` fault) first.
 """
 
 from __future__ import annotations
+
 from typing import Any
+
 import pendulum
 from invoice_support import (
     CONSULTING,
@@ -21,6 +23,7 @@ from invoice_support import (
     run,
     run_at_once,
 )
+
 from enlivy_provider.operators.invoices import EnlivyCreateInvoiceOperator, EnlivyCreateInvoicesOperator
 
 NOV_1 = pendulum.datetime(2026, 11, 1, tz="UTC")
