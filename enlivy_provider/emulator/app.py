@@ -11,13 +11,18 @@ from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from enlivy_provider.emulator import relations  # noqa: F401  (registers the invoice includes it serves)
+from enlivy_provider.emulator.action_admin import action_admin_router
+from enlivy_provider.emulator.action_routes import action_router
 from enlivy_provider.emulator.admin import admin_router
 from enlivy_provider.emulator.catalog_routes import catalog_router
 from enlivy_provider.emulator.common import ApiError
 from enlivy_provider.emulator.faults import ASGIApp, ChaosMiddleware
 from enlivy_provider.emulator.idempotency import IdempotencyMiddleware
 from enlivy_provider.emulator.invoice_routes import invoice_router
+from enlivy_provider.emulator.log_routes import log_router
 from enlivy_provider.emulator.state import EmulatorState
+from enlivy_provider.emulator.tag_routes import tag_router
 from enlivy_provider.emulator.web import json_response
 
 
@@ -45,6 +50,11 @@ def create_app(state: EmulatorState) -> ASGIApp:
         return json_response({"message": f"Server Error: {type(exc).__name__}: {exc}"}, 500)
 
     app.include_router(admin_router)
+    app.include_router(action_admin_router)
+    # Before invoice_router: /invoices/event-trails etc. must not be taken for GET /invoices/{id}.
+    app.include_router(log_router)
+    app.include_router(action_router)
+    app.include_router(tag_router)
     app.include_router(invoice_router)
     app.include_router(catalog_router)
     return ChaosMiddleware(IdempotencyMiddleware(app, state.store), app, state)

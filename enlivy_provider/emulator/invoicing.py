@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from enlivy_provider.emulator import enums
@@ -94,6 +95,9 @@ class InvoiceService:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.lock = threading.RLock()
+        # Called with (stored version or None, new version) after every save of one invoice, still under
+        # the lock: the event trail (trails.py) sees the changes in the order they were made.
+        self.observers: list[Callable[[dict[str, Any] | None, dict[str, Any]], None]] = []
 
     # -- reads -----------------------------------------------------------------------------------------
 
@@ -108,6 +112,7 @@ class InvoiceService:
     # -- helpers ---------------------------------------------------------------------------------------
 
     def _save(self, invoice: dict[str, Any]) -> None:
+        before = self.store.get_invoice(invoice["id"]) if self.observers else None
         receiver = self.store.get_record(
             "organization_user", invoice.get("organization_receiver_user_id") or ""
         )
@@ -123,6 +128,15 @@ class InvoiceService:
         since = invoice.get("_payable_since")
         payable_since = None if since is None else float(since)
         self.store.save_invoice(invoice, search_text=" ".join(parts), payable_since=payable_since)
+        for observer in self.observers:
+            observer(before, invoice)
+
+    # The invoice actions (charge, refund, issue, tag: actions.py) write through these, under self.lock.
+    def save(self, invoice: dict[str, Any]) -> None:
+        self._save(invoice)
+
+    def assign_number(self, invoice: dict[str, Any], now: str) -> None:
+        self._assign_number(invoice, now)
 
     def _assign_number(self, invoice: dict[str, Any], now: str) -> None:
         if invoice["source"] == "external":

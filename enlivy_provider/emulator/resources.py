@@ -8,6 +8,7 @@ logs, ...) are answered empty: ``{"data": []}`` for plural names, ``{"data": nul
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +19,9 @@ from enlivy_provider.invoices.totals import ZERO
 PLURAL_RELATIONS = frozenset(
     {"receipts", "charge_logs", "reversal_invoices", "bank_accounts", "locations", "party_locales"}
 )
+
+# Relations other modules model (relations.py registers them): include name -> (store, invoice) -> data.
+INVOICE_RELATIONS: dict[str, Callable[[Store, dict[str, Any]], Any]] = {}
 
 
 def _empty(name: str) -> dict[str, Any]:
@@ -57,6 +61,8 @@ def render_invoice(store: Store, invoice: dict[str, Any], includes: list[str]) -
         elif name in related:
             kind, record_id = related[name]
             out[name] = {"data": store.get_record(kind, record_id, org) if record_id else None}
+        elif name in INVOICE_RELATIONS:
+            out[name] = {"data": INVOICE_RELATIONS[name](store, invoice)}
         else:
             out[name] = _empty(name)
     return out

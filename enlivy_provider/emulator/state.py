@@ -7,10 +7,12 @@ from collections import Counter
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from enlivy_provider.emulator.charging import ChargeOutcomeBook
 from enlivy_provider.emulator.faults import FaultBook, RateLimiter
 from enlivy_provider.emulator.invoicing import InvoiceService
 from enlivy_provider.emulator.seeding import apply_seed
 from enlivy_provider.emulator.store import Store
+from enlivy_provider.emulator.trails import EventTrailLog
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -53,6 +55,9 @@ class EmulatorState:
     def __init__(self, store: Store, config: EmulatorConfig) -> None:
         self.store = store
         self.invoices = InvoiceService(store)
+        self.trails = EventTrailLog(store)
+        self.invoices.observers.append(self.trails.observe)
+        self.charge_outcomes = ChargeOutcomeBook()
         self.startup_config = replace(config)
         self.config = config
         self.counters = RequestCounters()
@@ -66,9 +71,12 @@ class EmulatorState:
         return self.config
 
     def reset(self, seed: str = "demo", extra_customers: int = 0) -> None:
-        """Wipe data, counters, faults and idempotency keys; config back to the startup (CLI) values."""
+        """Wipe data, event trails, counters, faults, charge outcomes and idempotency keys; config back to the
+        startup (CLI) values."""
         with self.invoices.lock:
             apply_seed(self.store, seed, extra_customers)
+            self.trails.wipe()
         self.counters.clear()
         self.faults.clear()
+        self.charge_outcomes.clear()
         self.configure(asdict(self.startup_config))
