@@ -171,6 +171,22 @@ class EmulatorHandle:
     def emails(self) -> list[dict[str, Any]]:
         return list(self._admin("GET", "/emails")["data"])
 
+    def script_charge(
+        self, status: str, *, invoice_id: str | None = None, customer_id: str | None = None, **details: Any
+    ) -> dict[str, Any]:
+        """Script the outcome of the next charges of an invoice or a customer (docs/emulator.md):
+        ``status`` succeeded|requires_action|failed; ``error_code``, ``error_message``, ``next_action_url``,
+        ``times`` (absent: until :meth:`clear_charge_outcomes`)."""
+        body = {"status": status, "invoice_id": invoice_id, "customer_id": customer_id, **details}
+        return dict(self._admin("POST", "/charge-outcomes", {k: v for k, v in body.items() if v is not None}))
+
+    def clear_charge_outcomes(self) -> None:
+        self._admin("DELETE", "/charge-outcomes")
+
+    def add_network_exchange(self, **spec: Any) -> dict[str, Any]:
+        """An e-invoicing exchange record (``invoice_id``, ``status``, ``institution_id``, ``direction``)."""
+        return dict(self._admin("POST", "/network-exchanges", spec))
+
     def connection_json(self, **extra: Any) -> str:
         """Airflow connection JSON (``AIRFLOW_CONN_ENLIVY_DEFAULT``) pointing at this emulator."""
         return json.dumps(
