@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from enlivy_provider.client.core import ApiResponse, Page, RetryPolicy, WriteAnswer, dumps_json, loads_json
+from enlivy_provider.client.core import (
+    ApiResponse,
+    ChargeAnswer,
+    Page,
+    RetryPolicy,
+    WriteAnswer,
+    dumps_json,
+    loads_json,
+)
 from enlivy_provider.client.errors import (
     EnlivyAPIError,
     EnlivyAuthenticationError,
@@ -46,6 +54,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "ApiResponse",
     "AsyncEnlivyClient",
+    "ChargeAnswer",
     "EnlivyAPIError",
     "EnlivyAuthenticationError",
     "EnlivyClient",

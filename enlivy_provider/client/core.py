@@ -291,7 +291,23 @@ FILTERS: dict[str, frozenset[str]] = {
     "tax-classes": _names("name description"),
     "tax-rates": _names("organization_tax_class_id has_eu_vat_properties"),
     "invoice-prefixes": _names("type"),
+    # Invoice side lists (SDK services InvoiceChargeLogService, InvoiceNotificationLogService, HasEventTrails,
+    # InvoiceNetworkExchangeService, ReceiptService; tags take the global filters only).
+    "invoices/charge-logs": _names("organization_invoice_id status"),
+    "invoices/notification-logs": _names("organization_invoice_id types created_at_from created_at_to"),
+    "invoices/event-trails": _names("subject_id event_type origin occurred_from occurred_to"),
+    "invoices/network-exchanges": _names(
+        """organization_invoice_id organization_user_id invoice_state status created_at_from created_at_to
+        updated_at_from updated_at_to"""
+    ),
+    "receipts": _names(
+        """bank_account_id currency direction has_receiver_user has_sender_user organization_invoice_id
+        organization_receiver_user_id organization_sender_user_id organization_user_id status total paid_at_from
+        paid_at_to issued_at_from issued_at_to created_at_from created_at_to updated_at_from updated_at_to"""
+    ),
 }
+# Scheduled reminders are a projection, not a paged list: only these four (the SDK refuses anything else).
+SCHEDULED_REMINDER_FILTERS = _names("from to type organization_invoice_id")
 
 INCLUDES: dict[str, frozenset[str]] = {
     "invoices": _names(
@@ -304,6 +320,14 @@ INCLUDES: dict[str, frozenset[str]] = {
     "tax-classes": _names("organization tax_rates_overview"),
     "tax-rates": _names("organization organization_tax_class locations"),
     "invoice-prefixes": _names("organization deleted_by_user custom_logo"),
+    "tags": _names("organization deleted_by_user"),
+    "invoices/charge-logs": _names("invoice payment_method initiated_by_organization_user"),
+    "invoices/notification-logs": _names("deleted_by_user organization"),
+    "invoices/event-trails": _names("changes actor_organization_user charge_log"),
+    "invoices/network-exchanges": _names("organization parsed_data invoice tag_ids"),
+    "receipts": _names(
+        "organization invoice bank_account sender_user receiver_user deleted_by_user tag_ids taxes receipt_prefix"
+    ),
 }
 
 
@@ -483,6 +507,28 @@ class WriteAnswer:
                 f"{response.method} {response.path} → {response.status_code}: expected a record"
             )
         return cls(record, is_replay(response.headers, record))
+
+
+@dataclass(frozen=True)
+class ChargeAnswer:
+    """A charge attempt: the refreshed invoice and the attempt's outcome (the answer's ``meta.charge_result``:
+    ``status``, ``error_code``, ``error_message``, ``provider_reference``, ``next_action_url``)."""
+
+    invoice: dict[str, Any]
+    result: dict[str, Any]
+    replayed: bool
+
+    @property
+    def status(self) -> str | None:
+        return self.result.get("status")
+
+    @classmethod
+    def from_response(cls, response: ApiResponse) -> ChargeAnswer:
+        body = response.json()
+        meta = body.get("meta") if isinstance(body, dict) else None
+        result = meta.get("charge_result") if isinstance(meta, dict) else None
+        answer = WriteAnswer.from_response(response)
+        return cls(answer.record, dict(result) if isinstance(result, dict) else {}, answer.replayed)
 
 
 @dataclass

@@ -119,6 +119,79 @@ class Endpoints:
     def download_invoice(self, invoice_id: str) -> Call:
         return Call("GET", self._invoice(invoice_id, "/download"))
 
+    # -- invoice actions (§8, §8.1): every one a write, so every one carries an Idempotency-Key ----------
+
+    def charge_invoice(
+        self, invoice_id: str, idempotency_key: str | None, include: str | Iterable[str] | None
+    ) -> Call:
+        return Call(
+            "POST", self._invoice(invoice_id, "/charge"), None, _with_include({}, include), idempotency_key
+        )
+
+    def refund_invoice(
+        self,
+        invoice_id: str,
+        line_items: Iterable[Mapping[str, Any]] | None,
+        options: Mapping[str, Any],
+        idempotency_key: str | None,
+        include: str | Iterable[str] | None,
+    ) -> Call:
+        body = {name: value for name, value in options.items() if value is not None}
+        if line_items is not None:
+            body["line_items"] = [_refund_line(index, item) for index, item in enumerate(line_items)]
+        return Call(
+            "POST", self._invoice(invoice_id, "/refund"), None, _with_include(body, include), idempotency_key
+        )
+
+    def issue_invoice(
+        self,
+        proforma_id: str,
+        organization_invoice_prefix_id: str | None,
+        idempotency_key: str | None,
+        include: str | Iterable[str] | None,
+    ) -> Call:
+        body = (
+            {"organization_invoice_prefix_id": organization_invoice_prefix_id}
+            if organization_invoice_prefix_id
+            else {}
+        )
+        return Call(
+            "POST",
+            self._invoice(proforma_id, "/issue-invoice"),
+            None,
+            _with_include(body, include),
+            idempotency_key,
+        )
+
+    def issue_receipt(self, invoice_id: str, idempotency_key: str | None) -> Call:
+        return Call("POST", self._invoice(invoice_id, "/issue-receipt"), None, None, idempotency_key)
+
+    def tag_invoice(
+        self, invoice_id: str, tag_id: str, idempotency_key: str | None, *, remove: bool = False
+    ) -> Call:
+        # HasTagging: the tag id in the path, no body (§8.1).
+        path = self._invoice(invoice_id, f"/tag/{core.path_segment(tag_id)}")
+        return Call("DELETE" if remove else "PUT", path, None, None, idempotency_key)
+
+    def create_tag(self, payload: Mapping[str, Any], idempotency_key: str | None) -> Call:
+        return Call("POST", self.org_path("/tags"), None, dict(payload), idempotency_key)
+
+    # -- invoice side records -----------------------------------------------------------------------------
+
+    def get_record(self, resource: str, record_id: str, include: str | Iterable[str] | None = None) -> Call:
+        """GET one record of a side list (``receipts``, ``invoices/event-trails``, ...)."""
+        params = {"include": core.check_include(resource, include)}
+        return Call("GET", self.org_path(f"/{resource}/{core.path_segment(record_id)}"), params)
+
+    def scheduled_reminders(self, filters: Mapping[str, Any]) -> Call:
+        for name in filters:
+            if name not in core.SCHEDULED_REMINDER_FILTERS:
+                raise EnlivyInvalidRequestError(
+                    f"unknown filter {name!r} for invoices/scheduled-reminders; "
+                    f"accepted: {', '.join(sorted(core.SCHEDULED_REMINDER_FILTERS))}"
+                )
+        return Call("GET", self.org_path("/invoices/scheduled-reminders"), dict(filters))
+
     # -- customers and the organization ---------------------------------------------------------------
 
     def get_customer(self, customer_id: str, include: str | Iterable[str] | None = None) -> Call:
@@ -139,6 +212,19 @@ def _with_include(payload: Mapping[str, Any], include: str | Iterable[str] | Non
     if names:
         body["include"] = names
     return body
+
+
+def _refund_line(index: int, item: Mapping[str, Any]) -> dict[str, Any]:
+    """One ``{organization_invoice_line_item_id, quantity}`` row; a missing key is refused before sending."""
+    missing = [key for key in ("organization_invoice_line_item_id", "quantity") if item.get(key) is None]
+    if missing:
+        raise EnlivyInvalidRequestError(
+            f"line_items.{index}: {', '.join(missing)} required for a refund line"
+        )
+    return {
+        "organization_invoice_line_item_id": item["organization_invoice_line_item_id"],
+        "quantity": item["quantity"],
+    }
 
 
 def _as_list(value: Iterable[str] | str | None) -> list[str] | None:

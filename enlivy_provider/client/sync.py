@@ -240,6 +240,120 @@ class EnlivyClient(BaseEnlivyClient):
         """The invoice document's raw bytes (PDF)."""
         return self._call(self._endpoints.download_invoice(invoice_id)).content
 
+    # -- invoice actions (each a write with an Idempotency-Key: yours, or a fresh one per call) ---------
+
+    def charge_invoice(
+        self, invoice_id: str, *, idempotency_key: str | None = None, include: Include = None
+    ) -> core.ChargeAnswer:
+        """Charge the stored payment method off-session; ``.result`` is the attempt's ``charge_result``
+        (``status`` succeeded / requires_action / failed / already_paid), ``.invoice`` the refreshed invoice."""
+        return core.ChargeAnswer.from_response(
+            self._call(self._endpoints.charge_invoice(invoice_id, idempotency_key, include))
+        )
+
+    def refund_invoice(
+        self,
+        invoice_id: str,
+        line_items: Iterable[Mapping[str, Any]] | None = None,
+        *,
+        reason: str | None = None,
+        note_lang_map: Mapping[str, str] | None = None,
+        organization_invoice_prefix_id: str | None = None,
+        idempotency_key: str | None = None,
+        include: Include = None,
+    ) -> dict[str, Any]:
+        """The reversal invoice; ``line_items`` ``[{organization_invoice_line_item_id, quantity}]`` for a
+        partial refund, None for all that is left."""
+        options = {
+            "reason": reason,
+            "note_lang_map": note_lang_map,
+            "organization_invoice_prefix_id": organization_invoice_prefix_id,
+        }
+        call = self._endpoints.refund_invoice(invoice_id, line_items, options, idempotency_key, include)
+        return self._record(call)
+
+    def issue_invoice(
+        self,
+        proforma_id: str,
+        *,
+        organization_invoice_prefix_id: str | None = None,
+        idempotency_key: str | None = None,
+        include: Include = None,
+    ) -> dict[str, Any]:
+        """The standard invoice issued from a proforma."""
+        call = self._endpoints.issue_invoice(
+            proforma_id, organization_invoice_prefix_id, idempotency_key, include
+        )
+        return self._record(call)
+
+    def issue_receipt(self, invoice_id: str, *, idempotency_key: str | None = None) -> dict[str, Any]:
+        """A receipt (``object: receipt``, with ``receipt_number``) for the invoice."""
+        return self._record(self._endpoints.issue_receipt(invoice_id, idempotency_key))
+
+    def tag_invoice(
+        self, invoice_id: str, tag_id: str, *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        return self._record(self._endpoints.tag_invoice(invoice_id, tag_id, idempotency_key))
+
+    def untag_invoice(
+        self, invoice_id: str, tag_id: str, *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        return self._record(self._endpoints.tag_invoice(invoice_id, tag_id, idempotency_key, remove=True))
+
+    def list_tags(self, **filters: Any) -> Iterator[dict[str, Any]]:
+        return self._iterate("tags", filters)
+
+    def create_tag(
+        self,
+        alias: str,
+        *,
+        description: str | None = None,
+        rgba_color_code: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        payload = {"alias": alias, "description": description, "rgba_color_code": rgba_color_code}
+        call = self._endpoints.create_tag(
+            {k: v for k, v in payload.items() if v is not None}, idempotency_key
+        )
+        return self._record(call)
+
+    # -- invoice side records (lazy, page by page, like list_invoices) -----------------------------------
+
+    def list_receipts(self, **filters: Any) -> Iterator[dict[str, Any]]:
+        return self._iterate("receipts", filters)
+
+    def get_receipt(self, receipt_id: str, include: Include = None) -> dict[str, Any]:
+        return self._record(self._endpoints.get_record("receipts", receipt_id, include))
+
+    def list_notification_logs(self, **filters: Any) -> Iterator[dict[str, Any]]:
+        """The invoices' sent notifications (e-mails, reminders); filters ``organization_invoice_id``,
+        ``types``, ``created_at_from``/``_to``."""
+        return self._iterate("invoices/notification-logs", filters)
+
+    def list_charge_logs(self, **filters: Any) -> Iterator[dict[str, Any]]:
+        return self._iterate("invoices/charge-logs", filters)
+
+    def scheduled_reminders(self, **filters: Any) -> Page:
+        """The reminders still to come in a window (``from``, ``to``, ``type``, ``organization_invoice_id``);
+        one answer, no pages: ``meta`` holds the window actually walked (``from``, ``to``, ``count``)."""
+        return Page.from_response(self._call(self._endpoints.scheduled_reminders(filters)))
+
+    def list_event_trails(self, **filters: Any) -> Iterator[dict[str, Any]]:
+        """Invoice audit entries (``subject_id``, ``event_type``, ``origin``, ``occurred_from``/``_to``).
+        Pass ``order="asc"`` to read the log oldest first, as change capture does."""
+        return self._iterate("invoices/event-trails", filters)
+
+    def list_event_trails_page(
+        self, *, page: int = 1, per_page: int = core.DEFAULT_PER_PAGE, **filters: Any
+    ) -> Page:
+        return self._list_page("invoices/event-trails", page, per_page, filters)
+
+    def get_event_trail(self, trail_id: str, include: Include = None) -> dict[str, Any]:
+        return self._record(self._endpoints.get_record("invoices/event-trails", trail_id, include))
+
+    def list_network_exchanges(self, **filters: Any) -> Iterator[dict[str, Any]]:
+        return self._iterate("invoices/network-exchanges", filters)
+
     # -- customers, catalogue, organization -----------------------------------------------------------
 
     def list_customers(self, **filters: Any) -> Iterator[dict[str, Any]]:
