@@ -42,6 +42,7 @@ NOTIFICATION_LOGS = register(
         equals={"organization_invoice_id": "organization_invoice_id"},
         enums={"types": ("type", dict.fromkeys(NOTIFICATION_TYPES))},
         date_pairs=("created_at",),
+        open_ended_dates=True,
     )
 )
 NETWORK_EXCHANGES = register(

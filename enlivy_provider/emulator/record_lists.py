@@ -44,6 +44,9 @@ class ListSpec:
     )  # param -> (field, allowed)
     date_pairs: Sequence[str] = ()  # record fields filtered by <field>_from / <field>_to
     flags: Mapping[str, Callable[[Record], bool]] = field(default_factory=dict)  # bool param -> test
+    # Whether one end of a date pair may come alone (the SDK sends a lone created_at_from for notification
+    # logs); otherwise the two travel together, as for invoices.
+    open_ended_dates: bool = False
 
 
 def register(spec: ListSpec) -> ListSpec:
@@ -53,10 +56,14 @@ def register(spec: ListSpec) -> ListSpec:
     return spec
 
 
-def _date_pair(params: QueryParams, base: str, errors: dict[str, list[str]]) -> Predicate | None:
+def _date_pair(
+    params: QueryParams, base: str, errors: dict[str, list[str]], open_ended: bool
+) -> Predicate | None:
     start, end = params.one(f"{base}_from"), params.one(f"{base}_to")
     if start is None and end is None:
         return None
+    if open_ended and (start is None or end is None):
+        start, end = start or "1000-01-01", end or "9999-01-01"
     if start is None or end is None:
         missing, other = (f"{base}_from", f"{base}_to") if start is None else (f"{base}_to", f"{base}_from")
         errors.setdefault(missing, []).append(f"The {missing} field is required when {other} is present.")
@@ -95,7 +102,7 @@ def spec_predicates(spec: ListSpec, params: QueryParams, errors: dict[str, list[
                 errors.setdefault(name, []).append(f"The selected {name} is invalid.")
             predicates.append(lambda r, f=record_field, w=set(values): r.get(f) in w)  # type: ignore[misc]
     for base in spec.date_pairs:
-        inside = _date_pair(params, base, errors)
+        inside = _date_pair(params, base, errors, spec.open_ended_dates)
         if inside is not None:
             predicates.append(inside)
     for name, test in spec.flags.items():

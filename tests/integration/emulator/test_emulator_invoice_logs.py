@@ -52,7 +52,9 @@ def test_notification_log_filters(api: Api) -> None:
     assert len(invoice_ids(created_at_from=str(today), created_at_to=str(today))) == 2
     assert invoice_ids(created_at_from="2020-01-01", created_at_to="2020-01-02") == []
     assert api.get("/invoices/notification-logs", params={"types": "sms"}).status_code == 422
-    assert api.get("/invoices/notification-logs", params={"created_at_to": "2020-01-01"}).status_code == 422
+    assert invoice_ids(created_at_to="2020-01-01") == []  # one end alone is a bound, as the SDK sends it
+    assert len(invoice_ids(created_at_from="2020-01-01")) == 2
+    assert api.get("/invoices/notification-logs", params={"created_at_from": "someday"}).status_code == 422
 
 
 def test_scheduled_reminders_project_the_cadence_inside_the_window(api: Api) -> None:
