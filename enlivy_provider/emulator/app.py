@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from enlivy_provider.emulator import relations  # noqa: F401  (registers the invoice includes it serves)
 from enlivy_provider.emulator.action_admin import action_admin_router
 from enlivy_provider.emulator.action_routes import action_router
 from enlivy_provider.emulator.admin import admin_router
+from enlivy_provider.emulator.body import BodyLimitMiddleware
 from enlivy_provider.emulator.catalog_routes import catalog_router
-from enlivy_provider.emulator.common import ApiError
+from enlivy_provider.emulator.common import ApiError, route_not_found
 from enlivy_provider.emulator.faults import ASGIApp, ChaosMiddleware
 from enlivy_provider.emulator.idempotency import IdempotencyMiddleware
 from enlivy_provider.emulator.invoice_routes import invoice_router
@@ -27,7 +29,8 @@ from enlivy_provider.emulator.web import json_response
 
 
 def create_app(state: EmulatorState) -> ASGIApp:
-    """The full ASGI app: chaos (counters, latency, rate limit, faults) → idempotency → FastAPI routes."""
+    """The full ASGI app: chaos (counters, latency, rate limit, faults) → body size limit → idempotency →
+    FastAPI routes."""
     app = FastAPI(
         title="Enlivy API emulator",
         docs_url="/_emulator/docs",
@@ -42,8 +45,16 @@ def create_app(state: EmulatorState) -> ASGIApp:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        message = {404: "Not Found.", 405: "Method Not Allowed."}.get(exc.status_code, str(exc.detail))
+        if exc.status_code == 404:  # no route serves the path (a missing record is an ApiError instead)
+            missing = route_not_found(request.url.path)
+            return json_response(missing.body(), missing.status)
+        message = {405: "Method Not Allowed."}.get(exc.status_code, str(exc.detail))
         return json_response({"message": message}, exc.status_code)
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, exc: ClientDisconnect) -> Response:
+        # The client left before its body arrived: nothing was done, and nobody reads this answer.
+        return json_response({"message": "The request body did not arrive completely."}, 400)
 
     @app.exception_handler(Exception)
     async def server_error(request: Request, exc: Exception) -> Response:
@@ -57,4 +68,4 @@ def create_app(state: EmulatorState) -> ASGIApp:
     app.include_router(tag_router)
     app.include_router(invoice_router)
     app.include_router(catalog_router)
-    return ChaosMiddleware(IdempotencyMiddleware(app, state.store), app, state)
+    return ChaosMiddleware(BodyLimitMiddleware(IdempotencyMiddleware(app, state.store)), app, state)

@@ -65,3 +65,8 @@ def validation_error(errors: dict[str, list[str]]) -> ApiError:
 
 def not_found(what: str = "record") -> ApiError:
     return ApiError(404, f"No query results for {what}.")
+
+
+def route_not_found(path: str) -> ApiError:
+    """The answer for a path no route serves, in the Laravel wording: it must not read like a missing record."""
+    return ApiError(404, f"The route {path.lstrip('/')} could not be found.")

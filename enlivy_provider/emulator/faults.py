@@ -233,9 +233,15 @@ class ChaosMiddleware:
         if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
             await self.inner(scope, receive, send)
             return
+        self.state.counters.hit(scope["method"], route_template(self.app, scope), scope["path"])
+        try:
+            await self._handle(scope, receive, send)
+        finally:
+            self.state.counters.done()
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = self.state
         method, path = scope["method"], scope["path"]
-        state.counters.hit(method, route_template(self.app, scope), path)
         request_id = new_id("req").encode()
 
         async def answer(message: Message) -> None:

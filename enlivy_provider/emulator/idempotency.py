@@ -5,6 +5,9 @@
 * Same key, different request → 409 ``{"message": ...}``.
 * Concurrent requests with one key are serialised on a per-key lock: the first runs, the rest replay.
 * Answers with status >= 500, 401, 403 and 429 are not stored (a retry may still succeed).
+* Only a request whose body arrived whole is run and stored: a client that disconnects before sending all
+  of its body has nobody to answer, and the handler must not run on the fragment (an empty body would
+  store a 422 under the key and turn the real retry into a 409).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import hashlib
 
 from enlivy_provider.emulator.common import now_iso
 from enlivy_provider.emulator.faults import ADMIN_PREFIX, ASGIApp, Message, Receive, Scope, Send, send_json
-from enlivy_provider.emulator.jsonio import dumps, loads
+from enlivy_provider.emulator.jsonio import BodyError, dumps, parse_body
 from enlivy_provider.emulator.state import WRITE_METHODS
 from enlivy_provider.emulator.store import Store, StoredResponse
 
@@ -22,11 +25,14 @@ NOT_STORED = frozenset({401, 403, 429})
 
 
 def fingerprint(query_string: bytes, body: bytes) -> str:
+    """The request's identity: the query string plus the JSON body compared semantically (key order and
+    whitespace aside; ``[]`` is the same empty input as no body); a body that is not JSON, raw."""
     try:
-        canonical = dumps(loads(body), sort_keys=True).encode() if body.strip() else b""
-    except ValueError:
-        canonical = body
-    return hashlib.sha256(query_string + b"\n" + canonical).hexdigest()
+        canonical = parse_body(body) if body.strip() else {}
+        text = dumps(canonical, sort_keys=True).encode() if canonical else b""
+    except BodyError:
+        text = body
+    return hashlib.sha256(query_string + b"\n" + text).hexdigest()
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -36,16 +42,16 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def read_body(receive: Receive) -> bytes:
+async def read_body(receive: Receive) -> bytes | None:
+    """The whole request body, or ``None`` when the client went away before its last byte arrived."""
     chunks = []
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            break
+            return None
         chunks.append(message.get("body", b""))
         if not message.get("more_body"):
-            break
-    return b"".join(chunks)
+            return b"".join(chunks)
 
 
 class IdempotencyMiddleware:
@@ -63,6 +69,10 @@ class IdempotencyMiddleware:
         token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
         method, path = scope["method"], scope["path"]
         body = await read_body(receive)
+        if body is None:
+            # Nobody is listening: answer for form's sake, but run nothing and store nothing under the key.
+            await send_json(send, 400, {"message": "The request body did not arrive completely."})
+            return
         print_ = fingerprint(scope.get("query_string", b""), body)
         lock_key = (token, method, path, key)
         lock = self._locks.setdefault(lock_key, asyncio.Lock())

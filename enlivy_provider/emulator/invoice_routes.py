@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from enlivy_provider.emulator.listing import QueryParams, pagination_meta, parse_invoice_list
@@ -20,12 +20,13 @@ from enlivy_provider.emulator.web import (
     includes_of,
     json_response,
     read_json,
+    reject_fixed_segment,
     state_of,
     with_write_defaults,
 )
 from enlivy_provider.invoices.totals import CENT
 
-invoice_router = APIRouter()
+invoice_router = APIRouter(dependencies=[Depends(reject_fixed_segment)])
 
 
 @invoice_router.get(ORG + "/invoices")

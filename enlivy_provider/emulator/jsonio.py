@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from enlivy_provider.client.core import dumps_json
+from enlivy_provider.emulator.limits import MAX_JSON_DEPTH
 from enlivy_provider.invoices.totals import CENT
 
 
@@ -24,14 +25,43 @@ def loads(raw: bytes | str) -> Any:
     return json.loads(raw, parse_float=Decimal)
 
 
-def parse_body(raw: bytes) -> dict[str, Any]:
-    """A request body: empty means ``{}``; anything but a JSON object is a :class:`BodyError`."""
-    if not raw.strip():
-        return {}
+def depth_of(value: Any) -> int:
+    """How deeply objects and arrays nest (a scalar is 0, ``{}`` is 1); iterative, so any depth is safe."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
+
+
+def parse_json(raw: bytes) -> Any:
+    """Any JSON request body, as :func:`loads`; a :class:`BodyError` when it is not JSON or nests deeper than
+    :data:`~enlivy_provider.emulator.limits.MAX_JSON_DEPTH` (the code that walks a body recurses)."""
     try:
         value = loads(raw)
+    except RecursionError as exc:
+        raise BodyError(f"The request body is nested deeper than {MAX_JSON_DEPTH} levels.") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise BodyError(f"The request body is not valid JSON: {exc}") from exc
+    if depth_of(value) > MAX_JSON_DEPTH:
+        raise BodyError(f"The request body is nested deeper than {MAX_JSON_DEPTH} levels.")
+    return value
+
+
+def parse_body(raw: bytes) -> dict[str, Any]:
+    """A request body as a JSON object. Empty means ``{}``, and so does ``[]``: the SDK JSON-encodes the
+    params of every write, and PHP encodes an empty params array as ``[]`` (CurlClient.php lines 75-80).
+    Anything else that is not a JSON object is a :class:`BodyError`."""
+    if not raw.strip():
+        return {}
+    value = parse_json(raw)
+    if value == []:
+        return {}
     if not isinstance(value, dict):
         raise BodyError("The request body must be a JSON object.")
     return value

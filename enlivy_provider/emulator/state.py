@@ -28,24 +28,37 @@ class EmulatorConfig:
 
 
 class RequestCounters:
-    """Requests per ``"METHOD <route template>"``; ``writes`` = writes under /organizations/…"""
+    """Requests per ``"METHOD <route template>"``; ``writes`` = writes under /organizations/…;
+    ``in_flight`` = API requests counted but not finished yet (a test waits for 0 instead of sleeping)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._routes: Counter[str] = Counter()
         self._writes = 0
+        self._in_flight = 0
 
     def hit(self, method: str, template: str, path: str) -> None:
         with self._lock:
             self._routes[f"{method} {template}"] += 1
+            self._in_flight += 1
             if method in WRITE_METHODS and path.startswith("/organizations/"):
                 self._writes += 1
 
+    def done(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {"routes": dict(self._routes), "writes": self._writes, "total": sum(self._routes.values())}
+            return {
+                "routes": dict(self._routes),
+                "writes": self._writes,
+                "total": sum(self._routes.values()),
+                "in_flight": self._in_flight,
+            }
 
     def clear(self) -> None:
+        """Zero the counts; ``in_flight`` stays, since those requests are still running."""
         with self._lock:
             self._routes.clear()
             self._writes = 0

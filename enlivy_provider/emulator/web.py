@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from enlivy_provider.emulator.common import ApiError, validation_error
+from enlivy_provider.emulator.common import ApiError, route_not_found, validation_error
 from enlivy_provider.emulator.jsonio import BodyError, dumps, parse_body
 from enlivy_provider.emulator.listing import QueryParams, parse_includes
 
@@ -34,6 +34,22 @@ async def read_json(request: Request) -> dict[str, Any]:
 
 
 ORG = "/organizations/{org}"
+
+# Fixed segments that sit where an {id} could (docs/enlivy-api-notes.md §8, §12), e.g.
+# /invoices/charge-logs. Ids are "{prefix}_{ksuid}", so these never name a record: a request for one the
+# emulator does not serve gets the route-not-found answer, not "No query results for invoice.".
+FIXED_SEGMENTS = frozenset(
+    {
+        "restore", "event-trails", "charge-logs", "notification-logs", "scheduled-reminders",
+        "network-exchanges", "imports", "balance", "subscriptions", "deliveries",
+    }
+)  # fmt: skip
+
+
+def reject_fixed_segment(request: Request) -> None:
+    """Router dependency: an ``{id}`` that is one of :data:`FIXED_SEGMENTS` means no route matched."""
+    if request.path_params.get("id") in FIXED_SEGMENTS:
+        raise route_not_found(request.url.path)
 
 
 def authorize(request: Request, org: str | None = None) -> str:

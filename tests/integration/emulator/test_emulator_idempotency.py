@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import socket
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 from emulator_test_api import Api, invoice_payload
 
 from enlivy_provider.testing import EmulatorHandle
@@ -94,3 +98,40 @@ def test_20_concurrent_requests_with_one_key_make_one_invoice(enlivy_emulator: E
     assert len({invoice_id for _, invoice_id in results}) == 1
     assert len(enlivy_emulator.invoices()) == 1
     assert enlivy_emulator.invoices()[0]["number"] == "1"
+
+
+def _wait_until_idle(enlivy_emulator: EmulatorHandle, route: str, count: int) -> None:
+    """Until the emulator has counted ``count`` requests on ``route`` and finished every API request."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        counters = enlivy_emulator.counters()
+        if counters["routes"].get(route, 0) >= count and counters["in_flight"] == 0:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"the emulator did not finish {route}: {enlivy_emulator.counters()}")
+
+
+@pytest.mark.parametrize("sent_fraction", [0.0, 0.5])
+def test_client_gone_before_its_body_arrived_does_not_poison_the_key(
+    api: Api, enlivy_emulator: EmulatorHandle, sent_fraction: float
+) -> None:
+    """A keyed POST whose client disconnects before the whole body arrived must store nothing under the key:
+    the real retry with the full body then creates the invoice (before: 422/400 stored, retry got 409)."""
+    body = json.dumps(invoice_payload()).encode()
+    host, port = enlivy_emulator.base_url.removeprefix("http://").split(":")
+    head = (
+        f"POST /organizations/{enlivy_emulator.org_id}/invoices HTTP/1.1\r\nHost: {host}\r\n"
+        f"Authorization: Bearer {enlivy_emulator.token}\r\nIdempotency-Key: gone-{sent_fraction}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(head + body[: int(len(body) * sent_fraction)])
+    _wait_until_idle(enlivy_emulator, "POST /organizations/{org}/invoices", 1)
+    assert enlivy_emulator.idempotency_keys() == []
+
+    retried = api.post(
+        "/invoices", json=invoice_payload(), headers={"Idempotency-Key": f"gone-{sent_fraction}"}
+    )
+    assert retried.status_code == 201, retried.text
+    assert len(enlivy_emulator.invoices()) == 1
+    assert [k["status_code"] for k in enlivy_emulator.idempotency_keys()] == [201]
