@@ -266,7 +266,9 @@ def path_segment(value: str) -> str:
 
 # ---------------------------------------------------------------------------------------------------------
 # Filter and include names (§6, §7): checked before sending, as the SDK does, so a typo fails fast and
-# says what would have been accepted. Values are the API's business (it answers 422).
+# says what would have been accepted. Values are the API's business (it answers 422). The names are exactly
+# the official SDK's (HasFilters::GLOBAL_FILTERS plus each service's AVAILABLE_FILTERS): the client never
+# sends a filter the API does not know, since an API that ignored it would widen the list instead.
 
 
 def _names(text: str) -> frozenset[str]:
@@ -287,8 +289,8 @@ FILTERS: dict[str, frozenset[str]] = {
     "users": _names(
         "can_be_invoiced can_be_invoicing can_be_payrolled can_use_backoffice email organization_user_role_id"
     ),
-    "products": _names("is_sold name description"),
-    "tax-classes": _names("name description"),
+    "products": _names("is_sold"),
+    "tax-classes": frozenset(),
     "tax-rates": _names("organization_tax_class_id has_eu_vat_properties"),
     "invoice-prefixes": _names("type"),
     # Invoice side lists (SDK services InvoiceChargeLogService, InvoiceNotificationLogService, HasEventTrails,

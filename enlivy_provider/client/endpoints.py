@@ -47,13 +47,18 @@ class Endpoints:
         per_page: int = core.DEFAULT_PER_PAGE,
         filters: Mapping[str, Any],
     ) -> Call:
-        """GET one page of ``resource`` (``invoices``, ``users``, ``products``, ...) with checked filters."""
+        """GET one page of ``resource`` (``invoices``, ``users``, ``products``, ...) with checked filters.
+
+        A caller's ``limit`` is sent alone, without the client's own ``per_page``: the public page reads
+        ``limit`` as the page size and the SDK as a cap on search results, and under either reading a second
+        page size next to it could only contradict it. Paging follows the answer's meta either way."""
         core.check_filters(resource, filters)
         if not 1 <= int(per_page) <= core.MAX_PER_PAGE:
             raise EnlivyInvalidRequestError(
                 f"per_page must be between 1 and {core.MAX_PER_PAGE}, got {per_page}"
             )
-        params = {**filters, "page": int(page), "per_page": int(per_page)}
+        size = {} if "limit" in filters else {"per_page": int(per_page)}
+        params = {**filters, "page": int(page), **size}
         if "include" in filters:
             params["include"] = core.check_include(resource, filters["include"])
         return Call("GET", self.org_path(f"/{resource}"), params)

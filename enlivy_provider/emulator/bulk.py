@@ -15,6 +15,7 @@ from enlivy_provider.emulator import enums
 from enlivy_provider.emulator.common import new_id, now_iso, validation_error
 from enlivy_provider.emulator.invoicing import InvoiceService, blank_invoice
 from enlivy_provider.emulator.jsonio import dumps
+from enlivy_provider.emulator.limits import MAX_AMOUNT
 from enlivy_provider.invoices.totals import compute_line_totals
 
 MAX_COUNT = 1_000_000
@@ -34,13 +35,13 @@ def _spec_errors(spec: dict[str, Any]) -> tuple[dict[str, list[str]], Decimal, D
     if spec.get("currency", "EUR") not in enums.CURRENCIES:
         errors["currency"] = ["The currency must be a valid ISO 4217 currency code."]
     amounts = []
-    for name, default in (("price", "100.00"), ("tax_rate", "19")):
+    for name, default, maximum in (("price", "100.00", MAX_AMOUNT), ("tax_rate", "19", Decimal(100))):
         try:
             value = Decimal(str(spec.get(name, default)))
         except InvalidOperation:
             value = Decimal(-1)
-        if not value.is_finite() or value < 0:
-            errors[name] = [f"The {name} must be a number of at least 0."]
+        if not value.is_finite() or not 0 <= value <= maximum:
+            errors[name] = [f"The {name} must be a number between 0 and {maximum}."]
             value = Decimal(0)
         amounts.append(value)
     return errors, amounts[0], amounts[1]

@@ -7,6 +7,7 @@ from typing import Any
 from enlivy_provider.emulator import enums
 from enlivy_provider.emulator.common import new_id, now_iso, validation_error
 from enlivy_provider.emulator.jsonio import money, to_decimal
+from enlivy_provider.emulator.limits import MAX_AMOUNT
 from enlivy_provider.emulator.rules import EMAIL_RE
 from enlivy_provider.emulator.store import Store
 
@@ -101,9 +102,9 @@ def build_product(store: Store, organization_id: str, payload: dict[str, Any]) -
             amount = to_decimal(raw)
             if currency not in enums.CURRENCIES:
                 errors.setdefault(f"price_map.{currency}", []).append("Unknown ISO 4217 currency.")
-            elif amount is None or amount < 0:
+            elif amount is None or amount < 0 or amount > MAX_AMOUNT:
                 errors.setdefault(f"price_map.{currency}", []).append(
-                    "The price must be a number of at least 0."
+                    f"The price must be a number between 0 and {MAX_AMOUNT}."
                 )
             else:
                 prices[currency] = money(amount)

@@ -67,7 +67,10 @@ def blank_invoice(invoice_id: str, organization_id: str, now: str) -> dict[str, 
         "peppol_purchase_order_reference": None,
         "peppol_sales_order_reference": None,
         "peppol_exchange_push_options": None,
+        "peppol_exchange_scheduled_push_at": None,
+        "peppol_exchange_scheduled_pushed_at": None,
         "peppol_exchanges_pushed": None,
+        **SDK_ONLY_FIELDS,
         "receiver_has_custom_identity": False,
         "sender_has_custom_identity": False,
         "receiver_information": None,
@@ -84,9 +87,35 @@ def blank_invoice(invoice_id: str, organization_id: str, now: str) -> dict[str, 
     }
 
 
+# Fields of the SDK's Invoice model (src/Organization/Invoice.php lines 10-74) the emulator has no logic
+# for: null unless a write sets them (the receiver's custom identity) or the invoice's users fill them in
+# (sender_country_code, as receiver_country_code). There is no sender identity override, e-invoicing
+# schedule, stored payment method or API charge here. Every invoice carries them all, so a client sees the
+# SDK's field set.
+SDK_ONLY_FIELDS: dict[str, Any] = dict.fromkeys(
+    (
+        "receiver_custom_identity_is_business", "receiver_custom_identity_organization_type",
+        "receiver_custom_identity_name", "sender_custom_identity_is_business",
+        "sender_custom_identity_organization_type", "sender_custom_identity_name",
+        "receiver_organization_information", "sender_information", "sender_organization_information",
+        "sender_country_code", "organization_user_payment_method_id", "payment_provider_reference",
+        "charge_first_failed_at", "charge_retry_count", "next_charge_retry_at", "charge_retry_exhausted_at",
+    )
+)  # fmt: skip
+_LATER_FIELDS = {
+    **SDK_ONLY_FIELDS,
+    "peppol_exchange_scheduled_push_at": None,
+    "peppol_exchange_scheduled_pushed_at": None,
+}
+
+
 def public_invoice(invoice: dict[str, Any]) -> dict[str, Any]:
-    """The stored document without internal keys."""
-    return {k: v for k, v in invoice.items() if not k.startswith(PRIVATE_PREFIX)}
+    """The stored document without internal keys; a document stored before a field existed (``--db``) gets
+    the field as null."""
+    public = {k: v for k, v in invoice.items() if not k.startswith(PRIVATE_PREFIX)}
+    if not _LATER_FIELDS.keys() <= public.keys():
+        public = {**_LATER_FIELDS, **public}
+    return public
 
 
 class InvoiceService:
@@ -200,11 +229,12 @@ class InvoiceService:
             ]
         invoice.update(invoice_totals(invoice["line_items"], checked.fields))
         invoice["is_tax_charged"] = invoice["tax_total"] > 0
-        receiver = self.store.get_record(
-            "organization_user", invoice.get("organization_receiver_user_id") or ""
-        )
-        if receiver and not invoice.get("receiver_country_code"):
-            invoice["receiver_country_code"] = receiver.get("country_code")
+        for party in ("receiver", "sender"):
+            user = self.store.get_record(
+                "organization_user", invoice.get(f"organization_{party}_user_id") or ""
+            )
+            if user and not invoice.get(f"{party}_country_code"):
+                invoice[f"{party}_country_code"] = user.get("country_code")
         self._apply_status_effects(invoice, previous_status, now)
         self._assign_number(invoice, now)
         invoice["updated_at"] = now
@@ -212,7 +242,8 @@ class InvoiceService:
     # -- writes ----------------------------------------------------------------------------------------
 
     def create(self, organization_id: str, payload: dict[str, Any]) -> dict[str, Any]:
-        with self.lock:
+        # One store transaction: the prefix's number and the invoice are committed together or not at all.
+        with self.lock, self.store.transaction():
             try:
                 checked = check_invoice(self.store, organization_id, payload)
             except InvoiceInvalid as exc:
@@ -224,7 +255,7 @@ class InvoiceService:
             return invoice
 
     def update(self, organization_id: str, invoice_id: str, payload: dict[str, Any]) -> dict[str, Any]:
-        with self.lock:
+        with self.lock, self.store.transaction():
             invoice = self.get(organization_id, invoice_id, allow_deleted=False)
             try:
                 checked = check_invoice(self.store, organization_id, payload, existing=invoice)

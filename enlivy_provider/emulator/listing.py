@@ -1,8 +1,14 @@
-"""List requests: query-string parsing, global and per-resource filters, pagination meta (enlivy-api.md §5-7).
+"""List requests: query-string parsing, global and per-resource filters, pagination meta
+(docs/enlivy-api-notes.md §5-7).
 
-Page size: ``per_page`` (max 50) or its alias ``limit`` (the public API page's name). The default is
-:data:`DEFAULT_PER_PAGE` = 20, the public page's documented default (the SDK docs say 30; design.md says
-to follow the public page where the two disagree). Bad values answer 422.
+Page size: ``per_page`` (max 50) or its alias ``limit`` (the public API page's name); both at once must
+agree. The default is :data:`DEFAULT_PER_PAGE` = 20, the public page's documented default (the SDK docs
+say 30; the emulator follows the public page where the two disagree). Bad values answer 422.
+
+Filter names are the official SDK's (``HasFilters::GLOBAL_FILTERS`` and each service's
+``AVAILABLE_FILTERS``): a name it does not list for the resource answers 422, and so does a listed filter
+the emulator cannot honour (:data:`REFUSED_INVOICE_FILTERS`) — a filter is never silently ignored, since
+an ignored filter widens the list the caller meant to narrow.
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ from enlivy_provider.emulator import enums
 from enlivy_provider.emulator.common import validation_error
 from enlivy_provider.emulator.dates import range_bounds
 from enlivy_provider.emulator.jsonio import to_decimal
-from enlivy_provider.emulator.store import ORDERABLE_INVOICE_COLUMNS, InvoiceQuery
+from enlivy_provider.emulator.limits import MAX_AMOUNT, MAX_PAGE
+from enlivy_provider.emulator.store import ORDERABLE_INVOICE_COLUMNS, SEARCHABLE_INVOICE_FIELDS, InvoiceQuery
 
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 50
@@ -58,11 +65,49 @@ INVOICE_ENUM_FILTERS: dict[str, tuple[str, ...]] = {
     "status": enums.INVOICE_STATUSES,
     "direction": enums.INVOICE_DIRECTIONS,
     "source": enums.INVOICE_SOURCES,
-    "type": enums.INVOICE_TYPES,
     "currency": tuple(sorted(enums.CURRENCIES)),
 }
 INVOICE_ID_FILTERS = ("organization_receiver_user_id", "organization_sender_user_id")
 RECORD_ORDERABLE = frozenset({"created_at", "updated_at", "id", "name", "email"})
+
+# Names every list takes (SDK HasFilters.php GLOBAL_FILTERS lines 16-27), plus the two it passes through
+# unchecked (BYPASS_KEYS lines 32-36; organization_id never reaches the query).
+GLOBAL_PARAMS = frozenset(
+    {"q", "q_in", "ids", "order_by", "order", "page", "per_page", "limit", "deleted", "tag_ids"}
+    | {"include", "include_meta"}
+)
+# Per-resource names: InvoiceService.php AVAILABLE_FILTERS lines 55-81; ProductService.php lines 38-40;
+# TaxClassService.php line 34 (none); TaxRateService.php lines 35-38; users and invoice prefixes as
+# docs/filters.md lists them; bank accounts take the global ones only.
+RESOURCE_FILTERS: dict[str, frozenset[str]] = {
+    "invoice": frozenset(
+        {
+            "direction", "status", "is_downloadable", "is_tax_charged", "bank_account_id", "currency",
+            "organization_receiver_user_id", "organization_sender_user_id", "organization_user_id", "source",
+            "total", "product_ids", "network_exchange", "peppol_exchange_push_option", "peppol_exchange_pushed",
+            "is_api_charge", "api_charged_organization_id", *(f"{base}_{end}" for base in INVOICE_DATE_PAIRS
+                                                              for end in ("from", "to")),
+        }
+    ),
+    "organization_user": frozenset(
+        {"can_be_invoiced", "can_be_invoicing", "can_be_payrolled", "can_use_backoffice", "email",
+         "organization_user_role_id"}
+    ),
+    "product": frozenset({"is_sold"}),
+    "tax_class": frozenset(),
+    "tax_rate": frozenset({"organization_tax_class_id", "has_eu_vat_properties"}),
+    "invoice_prefix": frozenset({"type"}),
+    "bank_account": frozenset(),
+}  # fmt: skip
+# Filters the SDK lists whose data the emulator does not keep, so it cannot answer them truthfully.
+REFUSED_INVOICE_FILTERS = {
+    "network_exchange": "it keeps no e-invoicing network exchanges",
+    "peppol_exchange_push_option": "it keeps no e-invoicing push options",
+    "peppol_exchange_pushed": "it keeps no e-invoicing pushes",
+    "is_api_charge": "it keeps no API charges",
+    "api_charged_organization_id": "it keeps no API charges",
+}
+INVOICE_FLAG_FILTERS = ("is_tax_charged", "is_downloadable")  # SDK InvoiceService.php docblock: bool
 
 
 class QueryParams:
@@ -98,6 +143,8 @@ class ListRequest:
     deleted: int = 0
     includes: list[str] = field(default_factory=list)
     include_meta: list[str] = field(default_factory=list)
+    q_in: list[str] | None = None
+    tag_ids: list[str] | None = None
 
 
 def _int(params: QueryParams, name: str, errors: dict[str, list[str]]) -> int | None:
@@ -114,6 +161,9 @@ def _int(params: QueryParams, name: str, errors: dict[str, list[str]]) -> int | 
 def parse_includes(kind: str, raw: str | list[str] | None, errors: dict[str, list[str]]) -> list[str]:
     if raw is None:
         return []
+    if not isinstance(raw, (str, list)):
+        errors.setdefault("include", []).append("The include must be a comma list or an array of names.")
+        return []
     names = [
         p.strip()
         for p in (raw.split(",") if isinstance(raw, str) else raw)
@@ -129,19 +179,23 @@ def parse_common(
     kind: str, params: QueryParams, errors: dict[str, list[str]], orderable: frozenset[str]
 ) -> ListRequest:
     request = ListRequest()
+    _check_names(kind, params, errors)
     page = _int(params, "page", errors)
     if page is not None:
-        if page < 1:
-            errors.setdefault("page", []).append("The page must be at least 1.")
+        if not 1 <= page <= MAX_PAGE:
+            errors.setdefault("page", []).append(f"The page must be between 1 and {MAX_PAGE}.")
         else:
             request.page = page
-    size_name = "per_page" if params.has("per_page") else "limit"
-    per_page = _int(params, size_name, errors)
-    if per_page is not None:
-        if not 1 <= per_page <= MAX_PER_PAGE:
-            errors.setdefault(size_name, []).append(f"The {size_name} must be between 1 and {MAX_PER_PAGE}.")
-        else:
-            request.per_page = per_page
+    sizes = {name: _int(params, name, errors) for name in ("per_page", "limit") if params.has(name)}
+    for name, size in sizes.items():
+        if size is not None and not 1 <= size <= MAX_PER_PAGE:
+            errors.setdefault(name, []).append(f"The {name} must be between 1 and {MAX_PER_PAGE}.")
+        elif size is not None:
+            request.per_page = size
+    if len(sizes) == 2 and sizes["per_page"] != sizes["limit"]:
+        errors.setdefault("limit", []).append(
+            "The limit is an alias of per_page (the page size); send one of them, or both with one value."
+        )
     q = params.one("q")
     if q is not None:
         if len(q.strip()) < MIN_Q_LENGTH:
@@ -176,6 +230,14 @@ def parse_common(
             errors.setdefault("deleted", []).append("The deleted must be -1, 0 or 1.")
         else:
             request.deleted = int(deleted)
+    if params.has("q_in"):
+        request.q_in = params.many("q_in")
+        if q is None or not request.q_in:
+            errors.setdefault("q_in", []).append("The q_in filter names fields to search q in; send q too.")
+    if params.has("tag_ids"):
+        request.tag_ids = params.many("tag_ids")
+        if not request.tag_ids:
+            errors.setdefault("tag_ids", []).append("The tag_ids field must list at least one tag id.")
     if params.has("include"):
         request.includes = parse_includes(kind, params.many("include"), errors)
     if params.has("include_meta"):
@@ -186,6 +248,14 @@ def parse_common(
                 f"Unknown include_meta value(s): {', '.join(unknown)}."
             )
     return request
+
+
+def _check_names(kind: str, params: QueryParams, errors: dict[str, list[str]]) -> None:
+    known = GLOBAL_PARAMS | RESOURCE_FILTERS[kind]
+    label = kind.replace("_", " ")
+    for name in params.values:
+        if name not in known:
+            errors.setdefault(name, []).append(f"The {name} filter is not one the API lists for {label}s.")
 
 
 def parse_bool(params: QueryParams, name: str, errors: dict[str, list[str]]) -> bool | None:
@@ -211,7 +281,29 @@ def parse_invoice_list(organization_id: str, params: QueryParams) -> tuple[Invoi
         deleted=request.deleted,
         order_by=request.order_by,
         order=request.order,
+        tag_ids=request.tag_ids,
     )
+    if request.q_in:
+        unknown = sorted(set(request.q_in) - set(SEARCHABLE_INVOICE_FIELDS))
+        if unknown:
+            errors.setdefault("q_in", []).append(
+                f"The emulator searches only {', '.join(SEARCHABLE_INVOICE_FIELDS)}; not {', '.join(unknown)}."
+            )
+        else:
+            query.q_in = request.q_in
+    for name, reason in REFUSED_INVOICE_FILTERS.items():
+        if params.has(name):
+            errors.setdefault(name, []).append(
+                f"The emulator does not implement the {name} filter: {reason}."
+            )
+    for name in INVOICE_FLAG_FILTERS:
+        wanted = parse_bool(params, name, errors)
+        if wanted is not None:
+            query.flags[name] = wanted
+    if params.has("product_ids"):
+        query.product_ids = params.many("product_ids")
+        if not query.product_ids:
+            errors.setdefault("product_ids", []).append("The product_ids field must list at least one id.")
     for name, allowed in INVOICE_ENUM_FILTERS.items():
         if params.has(name):
             values = params.many(name)
@@ -255,6 +347,8 @@ def parse_invoice_list(organization_id: str, params: QueryParams) -> tuple[Invoi
         amount = to_decimal(params.one("total"))
         if amount is None:
             errors.setdefault("total", []).append("The total must be a number.")
+        elif abs(amount) > MAX_AMOUNT:
+            errors.setdefault("total", []).append(f"The total may not be greater than {MAX_AMOUNT}.")
         else:
             query.total_cents = int((amount * 100).to_integral_value())
     if errors:
@@ -274,10 +368,6 @@ def _flag_is(
     role_flags: Callable[[dict[str, Any]], dict[str, Any]], flag: str, wanted: bool
 ) -> Callable[[dict[str, Any]], bool]:
     return lambda record: bool(role_flags(record).get(flag)) is wanted
-
-
-def _text_contains(field: str, needle: str) -> Callable[[dict[str, Any]], bool]:
-    return lambda record: needle in _text_of(record.get(field)).lower()
 
 
 def filter_records(
@@ -317,11 +407,11 @@ def filter_records(
         if not types or any(t not in enums.PREFIX_TYPES for t in types):
             errors.setdefault("type", []).append("The selected type is invalid.")
         predicates.append(lambda r: r.get("type") in types)
-    if kind in ("product", "tax_class"):
-        for name, source in (("name", "name_lang_map"), ("description", "description_lang_map")):
-            if params.has(name):
-                needle = (params.one(name) or "").lower()
-                predicates.append(_text_contains(source, needle))
+    if request.q_in:
+        fields = set().union(*(record.keys() for record in records))
+        unknown = sorted(set(request.q_in) - fields) if records else []
+        if unknown:
+            errors.setdefault("q_in", []).append(f"Unknown field(s) to search: {', '.join(unknown)}.")
     if errors:
         raise validation_error(errors)
 
@@ -334,7 +424,13 @@ def filter_records(
         predicates.append(lambda r: r["id"] in wanted_ids)
     if request.q:
         needle = request.q.lower()
-        predicates.append(lambda r: needle in _text_of(r).lower())
+        searched = request.q_in
+        predicates.append(
+            lambda r: needle in _text_of({k: r.get(k) for k in searched} if searched else r).lower()
+        )
+    if request.tag_ids is not None:
+        tags = set(request.tag_ids)
+        predicates.append(lambda r: bool(tags & set(r.get("tag_ids") or ())))
     selected = [r for r in records if all(p(r) for p in predicates)]
     selected.sort(key=lambda r: str(r.get(request.order_by) or ""), reverse=request.order == "desc")
     return selected, request

@@ -15,6 +15,7 @@ from typing import Any
 from enlivy_provider.emulator import enums
 from enlivy_provider.emulator.dates import normalise
 from enlivy_provider.emulator.jsonio import money, to_decimal
+from enlivy_provider.emulator.limits import MAX_AMOUNT, MAX_DECIMAL_PLACES, MAX_LINE_ITEMS, MAX_QUANTITY
 from enlivy_provider.emulator.store import Store
 from enlivy_provider.invoices.totals import (
     ZERO,
@@ -77,6 +78,24 @@ def _label(field: str) -> str:
 
 def _add(errors: Errors, field: str, message: str) -> None:
     errors.setdefault(field, []).append(message)
+
+
+def _within(
+    errors: Errors, field: str, value: Decimal, maximum: Decimal, places: int | None = None
+) -> Decimal | None:
+    """``value`` if it is at most ``maximum`` and has at most ``places`` decimals (trailing zeros beyond
+    them are dropped), else ``None`` and an error. Checked before any arithmetic: ``1e999999999`` parses
+    into a Decimal but overflows the first multiplication, and its digits would not fit any answer."""
+    if value > maximum:
+        _add(errors, field, f"The {_label(field)} may not be greater than {maximum}.")
+        return None
+    if places is not None and value.as_tuple().exponent < -places:  # type: ignore[operator]
+        rounded = value.quantize(Decimal(1).scaleb(-places))
+        if rounded != value:
+            _add(errors, field, f"The {_label(field)} may have at most {places} decimal places.")
+            return None
+        return rounded
+    return value
 
 
 @dataclass
@@ -163,6 +182,8 @@ def _check_line(
         _add(errors, f"{path}.quantity", "The quantity must be a number.")
     elif quantity <= 0:
         _add(errors, f"{path}.quantity", "The quantity must be greater than 0.")
+    else:
+        quantity = _within(errors, f"{path}.quantity", quantity, MAX_QUANTITY, MAX_DECIMAL_PLACES)
 
     price: Decimal | None
     if item.get("price") is not None:
@@ -171,6 +192,8 @@ def _check_line(
             _add(errors, f"{path}.price", "The price must be a number.")
         elif price < 0:
             _add(errors, f"{path}.price", "The price must be at least 0.")
+        else:
+            price = _within(errors, f"{path}.price", price, MAX_AMOUNT, MAX_DECIMAL_PLACES)
     elif product is not None:
         price_map = product.get("price_map") or {}
         price = to_decimal(price_map.get(currency)) if currency else None
@@ -188,7 +211,7 @@ def _check_line(
         elif parsed < 0:
             _add(errors, f"{path}.discount", "The discount must be at least 0.")
         else:
-            discount = parsed
+            discount = _within(errors, f"{path}.discount", parsed, MAX_AMOUNT) or ZERO
 
     line_type = item.get("type", product.get("type") if product else "service")
     if line_type not in enums.PRODUCT_TYPES:
@@ -234,7 +257,9 @@ def _check_line(
     if quantity is None or price is None or quantity <= 0 or price < 0:
         return None
     totals = compute_line_totals(quantity, price, discount, rate)
-    if totals.discount > totals.sub_total:
+    if max(totals.sub_total, totals.total) > MAX_AMOUNT:
+        _add(errors, path, f"The line amount (quantity × price) may not be greater than {MAX_AMOUNT}.")
+    elif totals.discount > totals.sub_total:
         _add(errors, f"{path}.discount", "The discount must not exceed the line sub total.")
     if sum(len(v) for v in errors.values()) > before:
         return None
@@ -315,18 +340,27 @@ def check_invoice(
     if raw_lines is not None:
         if not isinstance(raw_lines, list):
             _add(errors, "line_items", "The line items field must be an array.")
+        elif len(raw_lines) > MAX_LINE_ITEMS:
+            _add(errors, "line_items", f"The line items may not have more than {MAX_LINE_ITEMS} items.")
         else:
             checked = [
                 _check_line(store, organization_id, currency, i, item, errors)
                 for i, item in enumerate(raw_lines)
             ]
             lines = [line for line in checked if line is not None]
+            if sum((line["total"] for line in lines), ZERO) > MAX_AMOUNT:
+                _add(errors, "line_items", f"The invoice total may not be greater than {MAX_AMOUNT}.")
 
     if external:
         for field in MONEY_FIELDS:
             value = merged.get(field)
-            if value is not None and (to_decimal(value) is None or to_decimal(value) < 0):  # type: ignore[operator]
+            amount = to_decimal(value)
+            if value is None:
+                continue
+            if amount is None or amount < 0:
                 _add(errors, field, f"The {_label(field)} must be a number of at least 0.")
+            else:
+                _within(errors, field, amount, MAX_AMOUNT)
 
     if errors:
         raise InvoiceInvalid(errors)

@@ -62,6 +62,15 @@ _INVOICE_COLUMNS = (
     "payable_since",
     "doc",
 )
+# Fields ``q_in`` may name, and the SQL text each one is searched in (documents are JSON; see _where).
+SEARCHABLE_INVOICE_FIELDS = {
+    "id": "lower(id)",
+    "number": "lower(number)",
+    "formatted_number": "lower(json_extract(doc, '$.formatted_number'))",
+    "note_lang_map": "lower((SELECT group_concat(value, ' ') FROM json_each(doc, '$.note_lang_map')))",
+}
+# Boolean document fields a list may filter on.
+FLAG_FIELDS = frozenset({"is_tax_charged", "is_downloadable"})
 # Columns a list may be ordered by (the API's order_by values map 1:1 onto them).
 ORDERABLE_INVOICE_COLUMNS = frozenset(
     {"created_at", "updated_at", "issued_at", "paid_at", "due_at", "number", "status", "total", "id"}
@@ -81,8 +90,12 @@ class InvoiceQuery:
     ranges: list[tuple[str, str, str, bool]] = field(default_factory=list)  # column, from, to, to_exclusive
     ids: list[str] | None = None
     q: str | None = None
+    q_in: list[str] | None = None  # search only these fields (SEARCHABLE_INVOICE_FIELDS), not search_text
     deleted: int = 0  # -1 all, 0 live only, 1 deleted only
     total_cents: int | None = None
+    flags: dict[str, bool] = field(default_factory=dict)  # boolean document field -> wanted value
+    product_ids: list[str] | None = None  # a line item sells one of these products
+    tag_ids: list[str] | None = None  # the invoice carries one of these tags
     order_by: str = "created_at"
     order: str = "desc"
 
@@ -101,6 +114,7 @@ class Store:
     def __init__(self, path: str | None = None) -> None:
         self.path = path
         self._lock = threading.RLock()
+        self._depth = 0  # nesting of transaction() on the thread that holds the lock
         self._conn = sqlite3.connect(path or ":memory:", check_same_thread=False, isolation_level=None)
         if path:
             self._conn.execute("PRAGMA journal_mode=WAL")
@@ -113,14 +127,28 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """Hold the lock and one SQLite transaction; commit on success, roll back on error."""
+        """Hold the lock and one SQLite transaction; commit on success, roll back on error.
+
+        A transaction opened inside another (on the same thread, which holds the lock) joins it: an invoice
+        write wraps its prefix counter bump and the invoice row in one, so a write that fails half way
+        leaves neither behind (no gap in the numbering)."""
         with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self._conn
+                finally:
+                    self._depth -= 1
+                return
             self._conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
             try:
                 yield self._conn
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
+            finally:
+                self._depth = 0
             self._conn.execute("COMMIT")
 
     def wipe(self) -> None:
@@ -295,11 +323,31 @@ class Store:
             params += query.ids
         if query.q:
             escaped = query.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            clauses.append("search_text LIKE ? ESCAPE '\\'")
-            params.append(f"%{escaped}%")
+            # search_text is stored lower-cased; q_in fields are lower-cased here.
+            texts = (
+                [SEARCHABLE_INVOICE_FIELDS[name] for name in query.q_in] if query.q_in else ["search_text"]
+            )
+            clauses.append("(" + " OR ".join(f"{text} LIKE ? ESCAPE '\\'" for text in texts) + ")")
+            params += [f"%{escaped}%"] * len(texts)
         if query.total_cents is not None:
             clauses.append("total_cents = ?")
             params.append(query.total_cents)
+        for name, wanted in query.flags.items():
+            if name not in FLAG_FIELDS:
+                raise ValueError(f"cannot filter on {name}")
+            clauses.append(f"json_extract(doc, '$.{name}') = ?")
+            params.append(1 if wanted else 0)
+        # A line item sells one of the products / the invoice carries one of the tags.
+        for path, inner, wanted_ids in (
+            ("$.line_items", "json_extract(item.value, '$.organization_product_id')", query.product_ids),
+            ("$.tag_ids", "item.value", query.tag_ids),
+        ):
+            if wanted_ids is not None:
+                marks = ", ".join("?" for _ in wanted_ids)
+                clauses.append(
+                    f"EXISTS (SELECT 1 FROM json_each(doc, '{path}') AS item WHERE {inner} IN ({marks}))"
+                )
+                params += wanted_ids
         return " AND ".join(clauses), params
 
     def query_invoices(

@@ -45,8 +45,9 @@ def test_default_page_size_and_limit_alias(api: Api, enlivy_emulator: EmulatorHa
     assert len(default["data"]) == DEFAULT_PER_PAGE == default["meta"]["pagination"]["per_page"]
     limited = api.list_invoices(limit=7).json()
     assert len(limited["data"]) == 7 and limited["meta"]["pagination"]["total_pages"] == 9
-    both = api.list_invoices(limit=7, per_page=11).json()
-    assert len(both["data"]) == 11
+    assert len(api.list_invoices(limit=11, per_page=11).json()["data"]) == 11
+    conflicting = api.list_invoices(limit=7, per_page=11)  # two page sizes: refused, not one ignored
+    assert conflicting.status_code == 422 and "limit" in conflicting.json()["errors"]
     assert len(api.list_invoices(per_page=50).json()["data"]) == 50
 
 

@@ -125,3 +125,19 @@ def test_body_over_the_limit_is_413_and_nothing_is_written(api: Api, enlivy_emul
     streamed = api.post("/invoices", data=chunks(), headers=JSON)
     assert streamed.status_code == 413
     assert enlivy_emulator.invoices() == []
+
+
+def test_catalog_and_bulk_amount_overflow_is_4xx(api: Api, enlivy_emulator: EmulatorHandle) -> None:
+    product = {"type": "service", "price_map": {"EUR": "1e999999"}}
+    assert_422(api.post("/products", json=product), "price_map.EUR")
+    with pytest.raises(RuntimeError, match="422"):
+        enlivy_emulator.bulk_invoices(1, price="1e999999")
+    with pytest.raises(RuntimeError, match="422"):
+        enlivy_emulator.bulk_invoices(1, tax_rate="1e999999")
+
+
+@pytest.mark.parametrize("include", [0, True, 1e300, {"line_items": 1}])
+def test_include_of_the_wrong_type_in_a_body_is_422(api: Api, include: Any) -> None:
+    assert_422(api.post("/invoices", json=invoice_payload(include=include)), "include")
+    invoice = api.create_invoice()
+    assert_422(api.put(f"/invoices/{invoice['id']}", json={"include": include}), "include")

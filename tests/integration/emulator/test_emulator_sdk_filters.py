@@ -49,10 +49,11 @@ def assert_422(response: Any, field: str) -> None:
 
 
 def test_is_tax_charged(api: Api, invoices: dict[str, dict[str, Any]]) -> None:
-    assert invoices["untaxed"]["is_tax_charged"] is False
-    assert ids_of(api, is_tax_charged=0) == ids(invoices, "untaxed")
-    assert ids_of(api, is_tax_charged="false") == ids(invoices, "untaxed")
-    assert ids_of(api, is_tax_charged=1) == ids(invoices, "taxed", "product", "noted")
+    # The consulting product's tax class is the 0 % one, so its invoice is not tax-charged either.
+    assert (invoices["untaxed"]["is_tax_charged"], invoices["product"]["is_tax_charged"]) == (False, False)
+    assert ids_of(api, is_tax_charged=0) == ids(invoices, "untaxed", "product")
+    assert ids_of(api, is_tax_charged="false") == ids(invoices, "untaxed", "product")
+    assert ids_of(api, is_tax_charged=1) == ids(invoices, "taxed", "noted")
     assert_422(api.list_invoices(is_tax_charged="maybe"), "is_tax_charged")
 
 
@@ -107,7 +108,7 @@ def test_filters_the_emulator_cannot_honour_are_refused(
     assert "emulator" in response.json()["errors"][name][0]
 
 
-@pytest.mark.parametrize("name", ["due_at_to", "customer", "statuses"])
+@pytest.mark.parametrize("name", ["due_at_to", "customer", "statuses", "type"])
 def test_filter_names_the_sdk_does_not_list_are_refused(api: Api, name: str) -> None:
     assert_422(api.list_invoices(**{name: "x"}), name)
 

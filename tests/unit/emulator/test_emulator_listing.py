@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from enlivy_provider.emulator.common import ApiError
-from enlivy_provider.emulator.jsonio import BodyError, dumps, loads, parse_body
+from enlivy_provider.emulator.jsonio import BodyError, depth_of, dumps, loads, parse_body
+from enlivy_provider.emulator.limits import MAX_JSON_DEPTH
 from enlivy_provider.emulator.listing import DEFAULT_PER_PAGE, MAX_PER_PAGE, QueryParams, parse_invoice_list
+from enlivy_provider.emulator.store import InvoiceQuery, Store
 
 
 def parse(items: list[tuple[str, str]]):  # type: ignore[no-untyped-def]
@@ -61,3 +64,43 @@ def test_parse_body() -> None:
     for bad in (b"[1]", b"{", b"\xff"):
         with pytest.raises(BodyError):
             parse_body(bad)
+
+
+def test_empty_array_body_is_empty_input_and_depth_is_limited() -> None:
+    assert parse_body(b"[]") == {}
+    assert parse_body(b" [ ] ") == {}
+    nested = b'{"a": ' + b"[" * (MAX_JSON_DEPTH + 1) + b"]" * (MAX_JSON_DEPTH + 1) + b"}"
+    for bad in (nested, b"[" * 100_000 + b"]" * 100_000):
+        with pytest.raises(BodyError, match="nested deeper"):
+            parse_body(bad)
+    at_limit = b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH
+    assert depth_of(loads(at_limit)) == MAX_JSON_DEPTH
+
+
+def _invoice(store: Store, invoice_id: str, **fields: Any) -> None:
+    doc = {"id": invoice_id, "organization_id": "org_x", "total": Decimal("1.00"), "line_items": [], **fields}
+    store.save_invoice(doc, search_text=invoice_id, payable_since=None)
+
+
+def test_store_filters_on_tags_products_flags_and_search_fields() -> None:
+    store = Store()
+    _invoice(store, "org_inv_a", tag_ids=["org_tag_1", "org_tag_2"], is_tax_charged=True,
+             line_items=[{"organization_product_id": "org_prod_1"}], note_lang_map={"en": "Lisbon"})  # fmt: skip
+    _invoice(store, "org_inv_b", tag_ids=[], is_tax_charged=False, formatted_number="INV-2026-0007")
+
+    def ids(**query: Any) -> set[str]:
+        return {i["id"] for i in store.query_invoices(InvoiceQuery("org_x", **query), limit=50, offset=0)[0]}
+
+    assert ids(tag_ids=["org_tag_2", "org_tag_9"]) == {"org_inv_a"}
+    assert ids(tag_ids=["org_tag_9"]) == set()
+    assert ids(product_ids=["org_prod_1"]) == {"org_inv_a"}
+    assert ids(flags={"is_tax_charged": False}) == {"org_inv_b"}
+    assert ids(q="lisbon", q_in=["note_lang_map"]) == {"org_inv_a"}
+    assert ids(q="inv-2026", q_in=["formatted_number"]) == {"org_inv_b"}
+    assert ids(q="lisbon", q_in=["number", "formatted_number"]) == set()
+
+
+def test_unknown_and_unimplemented_filter_names_are_422() -> None:
+    with pytest.raises(ApiError) as caught:
+        parse([("due_at_to", "2026-01-01"), ("network_exchange", "1"), ("status", "paid")])
+    assert set(caught.value.errors or {}) == {"due_at_to", "network_exchange"}
