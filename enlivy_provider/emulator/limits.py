@@ -1,8 +1,9 @@
 """The emulator's input limits: beyond them a request gets a 4xx, never a 500 (docs/emulator.md "Limits").
 
-The real API documents none of these; the values are the emulator's own, chosen to sit just above what
-the provider's own schema lets a client send (``enlivy_provider/invoices/schemas``), so no valid request is
-refused and no absurd one reaches the arithmetic or SQLite (whose integers stop at 2**63).
+The real API documents none of these; the values are the emulator's own. Quantity, price and line count
+match the provider's invoice schema (``enlivy_provider/invoices/schemas``); the rest bound what a schema
+cannot (quantity × price, body size, nesting), so no absurd request reaches the arithmetic or SQLite
+(whose integers stop at 2**63).
 """
 
 from __future__ import annotations
