@@ -27,7 +27,7 @@ from enlivy_provider.client.core import next_page
 if TYPE_CHECKING:
     from enlivy_provider.client import AsyncEnlivyClient, EnlivyClient
 
-#: The API accepts at most 30 ids in one ``ids`` filter (enlivy-api.md §6.1).
+#: The API accepts at most 30 ids in one ``ids`` filter (docs/enlivy-api-notes.md §6.1).
 MAX_IDS_PER_CALL = 30
 #: How many invoices a message lists before it says "and N more" (the log gets the full list).
 MESSAGE_LIST_LIMIT = 50

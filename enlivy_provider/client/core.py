@@ -3,7 +3,7 @@
 ``sync.py`` (requests) and ``aio.py`` (httpx) only move bytes; everything that decides *what* is sent and
 *what* an answer means lives here, once: base URL check, query encoding, JSON with exact decimals, envelope
 unwrapping, error mapping, retry decisions and backoff, pagination. Section numbers refer to
-``enlivy-api.md``.
+``docs/enlivy-api-notes.md``.
 """
 
 from __future__ import annotations

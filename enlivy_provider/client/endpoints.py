@@ -1,4 +1,4 @@
-"""Where each client method goes: method, path, query and body of every Enlivy call (enlivy-api.md §8, §12).
+"""Where each client method goes: method, path, query and body of every Enlivy call (docs/enlivy-api-notes.md §8, §12).
 
 Both clients turn a method call into a ``Call`` here and only then send it, so a path or a parameter rule
 is written once for sync and async.

@@ -1,4 +1,4 @@
-"""Exceptions raised by the Enlivy clients (enlivy-api.md §14).
+"""Exceptions raised by the Enlivy clients (docs/enlivy-api-notes.md §14).
 
 Every API error carries what a user needs to act on it (method, path, status, message, field errors, request
 id) and reads in one line, e.g.::
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-# Statuses worth another attempt (enlivy-api.md §15): the rest of 5xx (501, ...) and every other 4xx mean
+# Statuses worth another attempt (docs/enlivy-api-notes.md §15): the rest of 5xx (501, ...) and every other 4xx mean
 # that sending the same request again gives the same answer.
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 

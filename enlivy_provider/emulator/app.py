@@ -1,6 +1,6 @@
 """The emulator's ASGI app: :func:`create_app` stacks the middlewares over the FastAPI routes.
 
-Envelopes follow the public API page (enlivy-api.md §4); request bodies are parsed by the routes with
+Envelopes follow the public API page (docs/enlivy-api-notes.md §4); request bodies are parsed by the routes with
 ``json.loads(parse_float=Decimal)``, never by FastAPI. Errors answer ``{"message": ...}`` (422 adds
 ``errors``).
 """

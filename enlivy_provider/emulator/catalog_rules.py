@@ -23,7 +23,7 @@ PRODUCT_OPTIONAL_FIELDS = (
 
 
 def build_user(store: Store, organization_id: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """A new organization user (enlivy-api.md §12.1) or a 422 with every problem found."""
+    """A new organization user (docs/enlivy-api-notes.md §12.1) or a 422 with every problem found."""
     errors: dict[str, list[str]] = {}
     role_id = payload.get("organization_user_role_id")
     role = store.get_record("user_role", role_id, organization_id) if isinstance(role_id, str) else None
@@ -84,7 +84,7 @@ def build_user(store: Store, organization_id: str, payload: dict[str, Any]) -> d
 
 
 def build_product(store: Store, organization_id: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """A new product (enlivy-api.md §12.2) or a 422."""
+    """A new product (docs/enlivy-api-notes.md §12.2) or a 422."""
     errors: dict[str, list[str]] = {}
     product_type = payload.get("type")
     if product_type is None:

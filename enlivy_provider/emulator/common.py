@@ -15,7 +15,7 @@ def utc_now() -> datetime:
 
 
 def iso(moment: datetime) -> str:
-    """ISO 8601 UTC with ``Z`` and whole seconds, e.g. ``2026-05-13T13:00:00Z`` (enlivy-api.md §4.4)."""
+    """ISO 8601 UTC with ``Z`` and whole seconds, e.g. ``2026-05-13T13:00:00Z`` (docs/enlivy-api-notes.md §4.4)."""
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

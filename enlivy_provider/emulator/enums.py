@@ -1,4 +1,4 @@
-"""Allowed values (enlivy-api.md §13). Where the SDK guide and its enum disagree the enum wins."""
+"""Allowed values (docs/enlivy-api-notes.md §13). Where the SDK guide and its enum disagree the enum wins."""
 
 from __future__ import annotations
 

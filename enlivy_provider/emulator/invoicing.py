@@ -1,6 +1,6 @@
 """Invoice writes: create, partial update, soft delete, restore, e-mail, status changes, auto-pay, bulk.
 
-Numbering choice (enlivy-api.md §21 leaves it open): an internal invoice gets its ``number`` when it is
+Numbering choice (docs/enlivy-api-notes.md §21 leaves it open): an internal invoice gets its ``number`` when it is
 created — or later updated — with any status other than ``draft``. The number is the prefix's
 ``current_number + 1`` (the invoice's ``organization_invoice_prefix_id``, else the organization's first
 ``standard`` prefix) and ``formatted_number`` is ``{prefix name}-{year of issued_at}-{number:04d}``, e.g.

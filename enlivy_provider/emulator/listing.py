@@ -376,7 +376,7 @@ def filter_records(
     params: QueryParams,
     role_flags: Callable[[dict[str, Any]], dict[str, Any]],
 ) -> tuple[list[dict[str, Any]], ListRequest]:
-    """Apply global and per-resource filters (enlivy-api.md §6.4) to a small record list; sorted, not paged."""
+    """Apply global and per-resource filters (docs/enlivy-api-notes.md §6.4) to a small record list; sorted, not paged."""
     errors: dict[str, list[str]] = {}
     request = parse_common(kind, params, errors, RECORD_ORDERABLE)
     predicates: list[Callable[[dict[str, Any]], bool]] = []

@@ -1,6 +1,6 @@
 """Response shapes: records with their requested includes, relations wrapped in ``{"data": ...}``.
 
-Following the public API page (enlivy-api.md §4.2): every included relation is ``{"data": X}``;
+Following the public API page (docs/enlivy-api-notes.md §4.2): every included relation is ``{"data": X}``;
 ``tag_ids`` is always a flat array. Relations the emulator does not model (receipts, contracts, charge
 logs, ...) are answered empty: ``{"data": []}`` for plural names, ``{"data": null}`` otherwise.
 """

@@ -1,6 +1,6 @@
 """The demo data set (``--seed demo``): fixed ids and tokens, so tests, docs and example DAGs can name them.
 
-Ids follow the documented ``{prefix}_{ksuid}`` shape (enlivy-api.md §4.3); where prefixes disagree the
+Ids follow the documented ``{prefix}_{ksuid}`` shape (docs/enlivy-api-notes.md §4.3); where prefixes disagree the
 public API page's spelling is used (``org_invli_``, ``org_invpfx_``, ``org_bankacc_``); tax classes use
 ``org_tax_class_`` (SDK placeholder, the public page shows none).
 """

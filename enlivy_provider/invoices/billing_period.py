@@ -16,7 +16,7 @@ class BillingPeriod:
     end: dt.date  # inclusive
 
     def as_line_fields(self) -> dict[str, object]:
-        """The line-item fields the API uses for a period (enlivy-api.md §10.2)."""
+        """The line-item fields the API uses for a period (docs/enlivy-api-notes.md §10.2)."""
         return {
             "has_billing_period": True,
             "billing_period_started_at": self.start.isoformat(),

@@ -1,4 +1,4 @@
-"""Normalise rendered line items into the API's request form (enlivy-api.md §10.2).
+"""Normalise rendered line items into the API's request form (docs/enlivy-api-notes.md §10.2).
 
 What a DAG author may write per line, and what it becomes:
 

@@ -1,6 +1,6 @@
 """The one rule for invoice totals, shared by the emulator and the operators' dry-run preview.
 
-The Enlivy sources do not pin the arithmetic down (enlivy-api.md §11, ⚠ §20.7). The choices made here,
+The Enlivy sources do not pin the arithmetic down (docs/enlivy-api-notes.md §11, ⚠ §20.7). The choices made here,
 in this one place:
 
 * A line's ``sub_total`` is ``quantity × price`` rounded to cents.

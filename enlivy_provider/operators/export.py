@@ -1,7 +1,7 @@
 """Export Enlivy invoices to JSON Lines and CSV files, one partition per UTC day (docs/etl-export.md).
 
 ``EnlivyExportInvoicesOperator`` lists the invoices *updated* during a window (``updated_at_from/_to``,
-enlivy-api.md §6.2), with their line items, page by page, and writes each page's records straight into the
+docs/enlivy-api-notes.md §6.2), with their line items, page by page, and writes each page's records straight into the
 partition's files, so memory hardly grows with the number of invoices (by the hashes of their ids only):
 
     <destination>/date=YYYY-MM-DD/invoices.jsonl   one invoice per line, as the API returned it, incl. line_items

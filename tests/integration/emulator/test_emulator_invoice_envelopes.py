@@ -1,4 +1,4 @@
-"""The exact envelope of each invoice endpoint (enlivy-api.md §4, §8) and exact amounts."""
+"""The exact envelope of each invoice endpoint (docs/enlivy-api-notes.md §4, §8) and exact amounts."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every invoice list filter (enlivy-api.md §6.1-6.3) and the 422 answer to each bad value."""
+"""Every invoice list filter (docs/enlivy-api-notes.md §6.1-6.3) and the 422 answer to each bad value."""
 
 from __future__ import annotations
 

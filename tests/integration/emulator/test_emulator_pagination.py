@@ -1,4 +1,4 @@
-"""List pagination (enlivy-api.md §5): per_page (max 50), limit alias, default page size, meta."""
+"""List pagination (docs/enlivy-api-notes.md §5): per_page (max 50), limit alias, default page size, meta."""
 
 from __future__ import annotations
 

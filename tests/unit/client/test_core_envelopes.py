@@ -1,4 +1,4 @@
-"""Envelope unwrapping (enlivy-api.md §4) on the response shapes the documentation and the SDK show."""
+"""Envelope unwrapping (docs/enlivy-api-notes.md §4) on the response shapes the documentation and the SDK show."""
 
 from __future__ import annotations
 
