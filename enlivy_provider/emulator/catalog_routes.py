@@ -6,23 +6,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Request
 from starlette.responses import Response
 
+from enlivy_provider.emulator import web
 from enlivy_provider.emulator.catalog_rules import build_product, build_user
 from enlivy_provider.emulator.common import not_found, validation_error
 from enlivy_provider.emulator.listing import QueryParams, filter_records, pagination_meta
 from enlivy_provider.emulator.resources import render_record
 from enlivy_provider.emulator.store import Store
-from enlivy_provider.emulator.web import (
-    ORG,
-    authorize,
-    includes_of,
-    json_response,
-    read_json,
-    reject_fixed_segment,
-    state_of,
-)
+from enlivy_provider.emulator.web import ORG, authorize, includes_of, json_response, read_json, state_of
 
 # URL segment -> record kind, for the read-only (and user/product create) resources.
 CATALOG = {
@@ -34,7 +27,7 @@ CATALOG = {
     "bank-accounts": "bank_account",
 }
 
-catalog_router = APIRouter(dependencies=[Depends(reject_fixed_segment)])
+catalog_router = web.api_router()
 
 
 @catalog_router.post("/authentication/login")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Request
 from starlette.responses import Response
 
 from enlivy_provider.emulator.listing import QueryParams, pagination_meta, parse_invoice_list
@@ -16,17 +16,17 @@ from enlivy_provider.emulator.pdf import pdf_bytes
 from enlivy_provider.emulator.resources import render_invoice
 from enlivy_provider.emulator.web import (
     ORG,
+    api_router,
     authorize,
     includes_of,
     json_response,
     read_json,
-    reject_fixed_segment,
     state_of,
     with_write_defaults,
 )
 from enlivy_provider.invoices.totals import CENT
 
-invoice_router = APIRouter(dependencies=[Depends(reject_fixed_segment)])
+invoice_router = api_router()
 
 
 @invoice_router.get(ORG + "/invoices")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -50,6 +51,11 @@ def reject_fixed_segment(request: Request) -> None:
     """Router dependency: an ``{id}`` that is one of :data:`FIXED_SEGMENTS` means no route matched."""
     if request.path_params.get("id") in FIXED_SEGMENTS:
         raise route_not_found(request.url.path)
+
+
+def api_router() -> APIRouter:
+    """A router for API routes, whose ``{id}`` never swallows a fixed segment."""
+    return APIRouter(dependencies=[Depends(reject_fixed_segment)])
 
 
 def authorize(request: Request, org: str | None = None) -> str:
