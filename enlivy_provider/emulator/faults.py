@@ -237,7 +237,7 @@ class ChaosMiddleware:
         try:
             await self._handle(scope, receive, send)
         finally:
-            self.state.counters.done()
+            self.state.counters.done(scope["method"], scope["path"])
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = self.state

@@ -29,24 +29,27 @@ class EmulatorConfig:
 
 class RequestCounters:
     """Requests per ``"METHOD <route template>"``; ``writes`` = writes under /organizations/…;
-    ``in_flight`` = API requests counted but not finished yet (a test waits for 0 instead of sleeping)."""
+    ``in_flight`` = per ``"METHOD <path>"``, requests counted but not finished yet, so a test can wait for
+    its own request to end instead of sleeping (requests of earlier tests may still be running)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._routes: Counter[str] = Counter()
         self._writes = 0
-        self._in_flight = 0
+        self._in_flight: Counter[str] = Counter()
 
     def hit(self, method: str, template: str, path: str) -> None:
         with self._lock:
             self._routes[f"{method} {template}"] += 1
-            self._in_flight += 1
+            self._in_flight[f"{method} {path}"] += 1
             if method in WRITE_METHODS and path.startswith("/organizations/"):
                 self._writes += 1
 
-    def done(self) -> None:
+    def done(self, method: str, path: str) -> None:
         with self._lock:
-            self._in_flight -= 1
+            self._in_flight[f"{method} {path}"] -= 1
+            if self._in_flight[f"{method} {path}"] <= 0:
+                del self._in_flight[f"{method} {path}"]
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -54,7 +57,7 @@ class RequestCounters:
                 "routes": dict(self._routes),
                 "writes": self._writes,
                 "total": sum(self._routes.values()),
-                "in_flight": self._in_flight,
+                "in_flight": dict(self._in_flight),
             }
 
     def clear(self) -> None:

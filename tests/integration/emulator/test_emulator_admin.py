@@ -26,7 +26,8 @@ def test_reset_wipes_data_counters_faults_keys_and_config(api: Api, enlivy_emula
     enlivy_emulator.reset()
     assert enlivy_emulator.invoices() == []
     assert enlivy_emulator.idempotency_keys() == []
-    assert enlivy_emulator.counters() == {"routes": {}, "writes": 0, "total": 0, "in_flight": 0}
+    counters = enlivy_emulator.counters()
+    assert (counters["routes"], counters["writes"], counters["total"]) == ({}, 0, 0)
     assert admin(enlivy_emulator, "GET", "/faults").json() == {"data": []}
     assert admin(enlivy_emulator, "GET", "/config").json() == {
         "latency_ms": 0,

@@ -100,38 +100,50 @@ def test_20_concurrent_requests_with_one_key_make_one_invoice(enlivy_emulator: E
     assert enlivy_emulator.invoices()[0]["number"] == "1"
 
 
-def _wait_until_idle(enlivy_emulator: EmulatorHandle, route: str, count: int) -> None:
-    """Until the emulator has counted ``count`` requests on ``route`` and finished every API request."""
-    deadline = time.monotonic() + 30
+def _wait_until_finished(enlivy_emulator: EmulatorHandle, method: str, path: str) -> None:
+    """Until the emulator has counted a request to ``method path`` and none is running any more."""
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         counters = enlivy_emulator.counters()
-        if counters["routes"].get(route, 0) >= count and counters["in_flight"] == 0:
+        counted = sum(n for route, n in counters["routes"].items() if route.startswith(f"{method} "))
+        if counted and f"{method} {path}" not in counters["in_flight"]:
             return
         time.sleep(0.01)
-    raise AssertionError(f"the emulator did not finish {route}: {enlivy_emulator.counters()}")
+    raise AssertionError(f"the emulator did not finish {method} {path}: {enlivy_emulator.counters()}")
+
+
+def _send_cut_off(
+    enlivy_emulator: EmulatorHandle, method: str, path: str, key: str, body: bytes, sent: float
+) -> None:
+    """A keyed request that announces ``body`` but sends only its first ``sent`` part, then disconnects."""
+    host, port = enlivy_emulator.base_url.removeprefix("http://").split(":")
+    head = (
+        f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {enlivy_emulator.token}\r\n"
+        f"Idempotency-Key: {key}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(head + body[: int(len(body) * sent)])
+    _wait_until_finished(enlivy_emulator, method, path)
 
 
 @pytest.mark.parametrize("sent_fraction", [0.0, 0.5])
 def test_client_gone_before_its_body_arrived_does_not_poison_the_key(
     api: Api, enlivy_emulator: EmulatorHandle, sent_fraction: float
 ) -> None:
-    """A keyed POST whose client disconnects before the whole body arrived must store nothing under the key:
-    the real retry with the full body then creates the invoice (before: 422/400 stored, retry got 409)."""
-    body = json.dumps(invoice_payload()).encode()
-    host, port = enlivy_emulator.base_url.removeprefix("http://").split(":")
-    head = (
-        f"POST /organizations/{enlivy_emulator.org_id}/invoices HTTP/1.1\r\nHost: {host}\r\n"
-        f"Authorization: Bearer {enlivy_emulator.token}\r\nIdempotency-Key: gone-{sent_fraction}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-    ).encode()
-    with socket.create_connection((host, int(port))) as sock:
-        sock.sendall(head + body[: int(len(body) * sent_fraction)])
-    _wait_until_idle(enlivy_emulator, "POST /organizations/{org}/invoices", 1)
+    """A keyed write whose client disconnects before its whole body arrived runs nothing and stores nothing
+    under the key, so the real retry with the full body does the write. Before: the handler ran on the
+    fragment (an empty update, or a 400 for half a JSON document), its answer was stored under the key and
+    the retry got 409 with the change never made. The request goes to the test's own invoice, so no request
+    of another test shares its path."""
+    invoice = api.create_invoice(status="draft")
+    path = f"/organizations/{enlivy_emulator.org_id}/invoices/{invoice['id']}"
+    change = {"status": "pending", "note_lang_map": {"en": "sent in full"}}
+    enlivy_emulator.reset_counters()
+    _send_cut_off(enlivy_emulator, "PUT", path, "gone", json.dumps(change).encode(), sent_fraction)
     assert enlivy_emulator.idempotency_keys() == []
+    assert api.get(f"/invoices/{invoice['id']}").json()["data"]["status"] == "draft"
 
-    retried = api.post(
-        "/invoices", json=invoice_payload(), headers={"Idempotency-Key": f"gone-{sent_fraction}"}
-    )
-    assert retried.status_code == 201, retried.text
-    assert len(enlivy_emulator.invoices()) == 1
-    assert [k["status_code"] for k in enlivy_emulator.idempotency_keys()] == [201]
+    retried = api.put(f"/invoices/{invoice['id']}", json=change, headers={"Idempotency-Key": "gone"})
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["data"]["note_lang_map"] == {"en": "sent in full"}
+    assert [k["status_code"] for k in enlivy_emulator.idempotency_keys()] == [200]
