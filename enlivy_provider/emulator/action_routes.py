@@ -1,4 +1,4 @@
-"""Invoice actions (enlivy-api.md §8, §8.1): charge, refund, issue an invoice from a proforma, issue a
+"""Invoice actions (docs/enlivy-api-notes.md §8, §8.1): charge, refund, issue an invoice from a proforma, issue a
 receipt, tag and untag. Every one is a write, so the Idempotency-Key middleware covers it like any other.
 
 Answers: ``charge`` → 200 ``{"data": invoice, "meta": {"charge_result": {...}}}`` (the SDK's charge

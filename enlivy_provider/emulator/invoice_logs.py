@@ -52,6 +52,7 @@ NETWORK_EXCHANGES = register(
         equals={"organization_invoice_id": "organization_invoice_id"},
         enums={"status": ("status", dict.fromkeys(EXCHANGE_STATUSES))},
         date_pairs=("created_at", "updated_at"),
+        other_filters=frozenset({"invoice_state", "organization_user_id"}),  # exchange_predicates
     )
 )
 

@@ -87,11 +87,11 @@ def blank_invoice(invoice_id: str, organization_id: str, now: str) -> dict[str, 
     }
 
 
-# Fields of the SDK's Invoice model (src/Organization/Invoice.php lines 10-74) the emulator has no logic
-# for: null unless a write sets them (the receiver's custom identity) or the invoice's users fill them in
-# (sender_country_code, as receiver_country_code). There is no sender identity override, e-invoicing
-# schedule, stored payment method or API charge here. Every invoice carries them all, so a client sees the
-# SDK's field set.
+# Fields of the SDK's Invoice model (src/Organization/Invoice.php lines 10-74) that start null: a write sets
+# the receiver's custom identity, the invoice's users fill in sender_country_code (as receiver_country_code),
+# a charge (charging.py) fills payment_provider_reference and the charge_* fields. There is no sender
+# identity override, e-invoicing schedule or stored payment method here. Every invoice carries them all,
+# so a client always sees the SDK's field set.
 SDK_ONLY_FIELDS: dict[str, Any] = dict.fromkeys(
     (
         "receiver_custom_identity_is_business", "receiver_custom_identity_organization_type",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -76,7 +76,8 @@ GLOBAL_PARAMS = frozenset(
     {"q", "q_in", "ids", "order_by", "order", "page", "per_page", "limit", "deleted", "tag_ids"}
     | {"include", "include_meta"}
 )
-# Per-resource names: InvoiceService.php AVAILABLE_FILTERS lines 55-81; ProductService.php lines 38-40;
+# Per-resource names (the invoice side lists register theirs: record_lists.register, log_routes):
+# InvoiceService.php AVAILABLE_FILTERS lines 55-81; ProductService.php lines 38-40;
 # TaxClassService.php line 34 (none); TaxRateService.php lines 35-38; users and invoice prefixes as
 # docs/filters.md lists them; bank accounts take the global ones only.
 RESOURCE_FILTERS: dict[str, frozenset[str]] = {
@@ -291,11 +292,7 @@ def parse_invoice_list(organization_id: str, params: QueryParams) -> tuple[Invoi
             )
         else:
             query.q_in = request.q_in
-    for name, reason in REFUSED_INVOICE_FILTERS.items():
-        if params.has(name):
-            errors.setdefault(name, []).append(
-                f"The emulator does not implement the {name} filter: {reason}."
-            )
+    refuse_unimplemented(params, REFUSED_INVOICE_FILTERS, errors)
     for name in INVOICE_FLAG_FILTERS:
         wanted = parse_bool(params, name, errors)
         if wanted is not None:
@@ -370,6 +367,46 @@ def _flag_is(
     return lambda record: bool(role_flags(record).get(flag)) is wanted
 
 
+def record_predicates(
+    request: ListRequest, records: list[dict[str, Any]], errors: dict[str, list[str]]
+) -> list[Callable[[dict[str, Any]], bool]]:
+    """The global filters over a list held in memory: ``deleted``, ``ids``, ``q`` (within ``q_in``, which
+    must name fields the records have) and ``tag_ids`` (a record carrying any of them)."""
+    predicates: list[Callable[[dict[str, Any]], bool]] = []
+    if request.deleted == 0:
+        predicates.append(lambda r: not r.get("deleted_at"))
+    elif request.deleted == 1:
+        predicates.append(lambda r: bool(r.get("deleted_at")))
+    if request.ids is not None:
+        wanted_ids = set(request.ids)
+        predicates.append(lambda r: r["id"] in wanted_ids)
+    searched = request.q_in
+    if searched and records:
+        unknown = sorted(set(searched) - set().union(*(record.keys() for record in records)))
+        if unknown:
+            errors.setdefault("q_in", []).append(f"Unknown field(s) to search: {', '.join(unknown)}.")
+    if request.q:
+        needle = request.q.lower()
+        predicates.append(
+            lambda r: needle in _text_of({k: r.get(k) for k in searched} if searched else r).lower()
+        )
+    if request.tag_ids is not None:
+        tags = set(request.tag_ids)
+        predicates.append(lambda r: bool(tags & set(r.get("tag_ids") or ())))
+    return predicates
+
+
+def refuse_unimplemented(
+    params: QueryParams, refusals: Mapping[str, str], errors: dict[str, list[str]]
+) -> None:
+    """A 422 entry for each filter the SDK lists but the emulator cannot answer truthfully (``reason``)."""
+    for name, reason in refusals.items():
+        if params.has(name):
+            errors.setdefault(name, []).append(
+                f"The emulator does not implement the {name} filter: {reason}."
+            )
+
+
 def filter_records(
     kind: str,
     records: list[dict[str, Any]],
@@ -407,30 +444,9 @@ def filter_records(
         if not types or any(t not in enums.PREFIX_TYPES for t in types):
             errors.setdefault("type", []).append("The selected type is invalid.")
         predicates.append(lambda r: r.get("type") in types)
-    if request.q_in:
-        fields = set().union(*(record.keys() for record in records))
-        unknown = sorted(set(request.q_in) - fields) if records else []
-        if unknown:
-            errors.setdefault("q_in", []).append(f"Unknown field(s) to search: {', '.join(unknown)}.")
+    predicates += record_predicates(request, records, errors)
     if errors:
         raise validation_error(errors)
-
-    if request.deleted == 0:
-        predicates.append(lambda r: not r.get("deleted_at"))
-    elif request.deleted == 1:
-        predicates.append(lambda r: bool(r.get("deleted_at")))
-    if request.ids is not None:
-        wanted_ids = set(request.ids)
-        predicates.append(lambda r: r["id"] in wanted_ids)
-    if request.q:
-        needle = request.q.lower()
-        searched = request.q_in
-        predicates.append(
-            lambda r: needle in _text_of({k: r.get(k) for k in searched} if searched else r).lower()
-        )
-    if request.tag_ids is not None:
-        tags = set(request.tag_ids)
-        predicates.append(lambda r: bool(tags & set(r.get("tag_ids") or ())))
     selected = [r for r in records if all(p(r) for p in predicates)]
     selected.sort(key=lambda r: str(r.get(request.order_by) or ""), reverse=request.order == "desc")
     return selected, request

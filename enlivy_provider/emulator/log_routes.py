@@ -1,4 +1,4 @@
-"""Read-only invoice side lists (enlivy-api.md §8): event trails, charge logs, notification logs, scheduled
+"""Read-only invoice side lists (docs/enlivy-api-notes.md §8): event trails, charge logs, notification logs, scheduled
 reminders, network exchanges, and receipts.
 
 Every ``/invoices/<fixed segment>`` route here must be registered before ``invoice_routes``'
@@ -26,7 +26,14 @@ from enlivy_provider.emulator.invoice_logs import (
     render_network_exchange,
     render_notification_log,
 )
-from enlivy_provider.emulator.listing import INCLUDES, QueryParams, pagination_meta, parse_common
+from enlivy_provider.emulator.listing import (
+    INCLUDES,
+    RESOURCE_FILTERS,
+    QueryParams,
+    pagination_meta,
+    parse_common,
+    refuse_unimplemented,
+)
 from enlivy_provider.emulator.receipts import RECEIPTS, render_receipt
 from enlivy_provider.emulator.record_lists import ListSpec, Predicate, page_response, select
 from enlivy_provider.emulator.store import Store
@@ -36,8 +43,13 @@ from enlivy_provider.emulator.web import ORG, authorize, includes_of, json_respo
 log_router = APIRouter()
 Render = Callable[[Store, dict[str, Any], list[str]], dict[str, Any]]
 
-# HasEventTrails::EVENT_TRAIL_INCLUDES (listing.parse_includes checks names per kind).
+# HasEventTrails::EVENT_TRAIL_INCLUDES and its filters (listing.py checks both kinds of names per kind).
 INCLUDES["event_trail"] = frozenset({"changes", "actor_organization_user", "charge_log"})
+RESOURCE_FILTERS["event_trail"] = frozenset(
+    {"subject_id", "event_type", "origin", "occurred_from", "occurred_to"}
+)
+# Global filters the trail table cannot answer: refused, never ignored.
+TRAIL_REFUSED = {"q_in": "the trail searches whole entries", "tag_ids": "event trails carry no tags"}
 TRAIL_ORDERABLE = frozenset({"created_at", "occurred_at", "id"})  # all the same order: the log's sequence
 
 
@@ -47,6 +59,7 @@ TRAIL_ORDERABLE = frozenset({"created_at", "occurred_at", "id"})  # all the same
 def _trail_query(org: str, params: QueryParams) -> tuple[TrailQuery, Any]:
     errors: dict[str, list[str]] = {}
     listing = parse_common("event_trail", params, errors, TRAIL_ORDERABLE)
+    refuse_unimplemented(params, TRAIL_REFUSED, errors)
     query = TrailQuery(organization_id=org, ids=listing.ids, q=listing.q, order=listing.order)
     if params.has("subject_id"):
         query.subject_ids = params.many("subject_id") or None

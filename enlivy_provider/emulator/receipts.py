@@ -55,6 +55,7 @@ RECEIPTS = register(
             "has_receiver_user": lambda r: bool(r.get("organization_receiver_user_id")),
             "has_sender_user": lambda r: bool(r.get("organization_sender_user_id")),
         },
+        refused={"total": "it does not filter receipts by amount"},
     )
 )
 _COPIED = (

@@ -20,11 +20,14 @@ from enlivy_provider.emulator.dates import range_bounds
 from enlivy_provider.emulator.listing import (
     INCLUDES,
     RECORD_ORDERABLE,
+    RESOURCE_FILTERS,
     ListRequest,
     QueryParams,
     pagination_meta,
     parse_bool,
     parse_common,
+    record_predicates,
+    refuse_unimplemented,
 )
 from enlivy_provider.emulator.web import json_response
 
@@ -34,7 +37,7 @@ Predicate = Callable[[Record], bool]
 
 @dataclass(frozen=True)
 class ListSpec:
-    """The filters one list accepts besides the global ones (enlivy-api.md §6.1)."""
+    """The filters one list accepts besides the global ones (docs/enlivy-api-notes.md §6.1)."""
 
     kind: str
     includes: frozenset[str]
@@ -47,12 +50,21 @@ class ListSpec:
     # Whether one end of a date pair may come alone (the SDK sends a lone created_at_from for notification
     # logs); otherwise the two travel together, as for invoices.
     open_ended_dates: bool = False
+    # Filters handled by the route's own extra predicates, and filters the SDK lists that the emulator
+    # refuses (name -> why): both count as known names.
+    other_filters: frozenset[str] = frozenset()
+    refused: Mapping[str, str] = field(default_factory=dict)
+
+    def filter_names(self) -> frozenset[str]:
+        dates = {f"{base}_{end}" for base in self.date_pairs for end in ("from", "to")}
+        return frozenset({*self.equals, *self.enums, *self.flags, *dates, *self.other_filters, *self.refused})
 
 
 def register(spec: ListSpec) -> ListSpec:
-    # listing.parse_includes checks include names against listing.INCLUDES by kind; the side records
-    # register theirs here so listing.py keeps one include table.
+    # listing.py checks include and filter names by kind against INCLUDES and RESOURCE_FILTERS; the side
+    # records register theirs here so listing.py keeps one table of each.
     INCLUDES[spec.kind] = spec.includes
+    RESOURCE_FILTERS[spec.kind] = spec.filter_names()
     return spec
 
 
@@ -89,6 +101,7 @@ def _date_pair(
 def spec_predicates(spec: ListSpec, params: QueryParams, errors: dict[str, list[str]]) -> list[Predicate]:
     """The spec's own filters as predicates (errors collected for one 422)."""
     predicates: list[Predicate] = []
+    refuse_unimplemented(params, spec.refused, errors)
     for name, record_field in spec.equals.items():
         if params.has(name):
             wanted = set(params.many(name))
@@ -119,19 +132,10 @@ def select(
     errors: dict[str, list[str]] = {}
     request = parse_common(spec.kind, params, errors, RECORD_ORDERABLE)
     predicates = spec_predicates(spec, params, errors)
+    predicates += record_predicates(request, records, errors)
     if errors:
         raise validation_error(errors)
     predicates.extend(extra)
-    if request.deleted == 0:
-        predicates.append(lambda r: not r.get("deleted_at"))
-    elif request.deleted == 1:
-        predicates.append(lambda r: bool(r.get("deleted_at")))
-    if request.ids is not None:
-        ids = set(request.ids)
-        predicates.append(lambda r: r["id"] in ids)
-    if request.q:
-        needle = request.q.lower()
-        predicates.append(lambda r: needle in str(r).lower())
     selected = [r for r in records if all(p(r) for p in predicates)]
     # Ties (same second) keep insertion order, so pages never reshuffle between requests.
     order = sorted(range(len(selected)), key=lambda i: (str(selected[i].get(request.order_by) or ""), i))

@@ -29,6 +29,8 @@ CADENCE: tuple[tuple[str, int], ...] = ((UPCOMING, -3), (OVERDUE, 1), (OVERDUE, 
 SEND_HOUR = 5
 DEFAULT_WINDOW = timedelta(days=30)
 MAX_AHEAD = timedelta(days=366)
+# The projection's only parameters (SDK InvoiceScheduledReminderService: anything else is refused).
+FILTERS = frozenset({"from", "to", "type", "organization_invoice_id"})
 CHASED_STATUSES = frozenset({"pending", "sent_email", "sent_physical", "payment_partial", "overdue"})
 
 
@@ -45,6 +47,8 @@ def _moment(params: QueryParams, name: str, errors: dict[str, list[str]]) -> dat
 
 def window(params: QueryParams, now: datetime) -> tuple[datetime, datetime]:
     errors: dict[str, list[str]] = {}
+    for name in sorted(set(params.values) - FILTERS):
+        errors[name] = [f"The {name} filter is not one the API lists for scheduled reminders."]
     start = _moment(params, "from", errors) or now
     end = _moment(params, "to", errors) or start + DEFAULT_WINDOW
     end = min(end, now + MAX_AHEAD)

@@ -31,8 +31,8 @@ SDK_INVOICE_PROPERTIES = (
 # The public API page's list and GET examples always carry tag_ids (a flat array), include or not.
 PUBLIC_PAGE_FIELDS = ("tag_ids",)
 EXPECTED = frozenset(SDK_INVOICE_PROPERTIES) | frozenset(PUBLIC_PAGE_FIELDS)
-# Fields the emulator never fills (no e-invoicing exchange, no sender identity override, no stored
-# payment method or API charge): present and null.
+# Fields nothing fills for an invoice that was never charged (no e-invoicing schedule, no sender identity
+# override, no stored payment method): present and null.
 ALWAYS_NULL = (
     "peppol_exchange_scheduled_push_at", "peppol_exchange_scheduled_pushed_at",
     "sender_custom_identity_is_business", "sender_custom_identity_organization_type",

@@ -12,19 +12,19 @@ from enlivy_provider.testing import EmulatorHandle
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        # Fixed segments of the SDK's invoice sub-resources, which an {id} route must not swallow.
-        ("GET", "/invoices/event-trails"),
-        ("GET", "/invoices/charge-logs"),
-        ("GET", "/invoices/notification-logs"),
-        ("GET", "/invoices/scheduled-reminders"),
-        ("GET", "/invoices/network-exchanges"),
+        # Fixed segments of the SDK's sub-resources, with a method no route serves for them: the {id} route
+        # of that method must not take them for an id.
         ("DELETE", "/invoices/notification-logs"),
         ("PUT", "/invoices/network-exchanges"),
+        ("PUT", "/invoices/event-trails"),
+        ("DELETE", "/invoices/charge-logs"),
         ("GET", "/users/event-trails"),
+        ("GET", "/users/imports"),
         ("GET", "/products/imports"),
         ("GET", "/bank-accounts/balance"),
         # Paths no route has at all.
         ("GET", "/invoices/org_inv_x/no-such-action"),
+        ("POST", "/invoices/org_inv_x/peppol/anaf"),
         ("GET", "/no-such-resource"),
     ],
 )
