@@ -1,4 +1,4 @@
-"""Invoice routes: list, retrieve, create, update, delete, restore, e-mail, download (enlivy-api.md §8).
+"""Invoice routes: list, retrieve, create, update, delete, restore, e-mail, download (docs/enlivy-api-notes.md §8).
 
 Create answers 201 with the invoice unwrapped; the others answer ``{"data": invoice}`` (lists with
 ``meta``). ``restore`` is registered before ``/invoices/{id}`` so the fixed segment wins.
