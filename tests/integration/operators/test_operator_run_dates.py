@@ -113,7 +113,7 @@ def test_retry_of_a_run_without_a_logical_date_sends_the_same_body(
 
     assert str(dag_run.state) == "success"
     assert try_numbers(dag_run)["create"] == 2  # the first attempt lost its answer and failed
-    assert result(dag_run, "create")["outcome"] == "created"  # the replayed first answer
+    assert result(dag_run, "create")["outcome"] == "replayed"  # same key, same body: the first answer
     assert requests_to(enlivy_emulator, "POST", "invoices") == 2 + 2  # create twice, bulk twice
     assert dates(enlivy_emulator)[CUSTOMERS[0]] == ("2026-10-01", "2026-10-31", "2026-11-03", "2026-12-03")
     assert len(live_invoices(enlivy_emulator)) == 3
