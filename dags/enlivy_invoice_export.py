@@ -5,7 +5,9 @@ Every run exports the invoices whose ``updated_at`` falls in its data interval (
     <destination>/date=YYYY-MM-DD/invoices.jsonl   one invoice per line, with line_items
     <destination>/date=YYYY-MM-DD/invoices.csv     the flat invoice table
 
-and replaces that partition when the run is repeated (clear, backfill, catchup). See docs/etl-export.md.
+and replaces that partition when the run is repeated (clear, backfill, catchup). A run triggered without a
+logical date (``airflow dags trigger``, the REST API, the UI) has no data interval: it exports the last whole
+UTC day before it was triggered, i.e. yesterday. See docs/etl-export.md.
 
 Destination, first match wins:
 1. the run's ``destination`` Param (``airflow dags trigger enlivy_invoice_export -c '{"destination": "..."}'``),
@@ -64,5 +66,6 @@ with DAG(
     EnlivyExportInvoicesOperator(
         task_id="export_invoices",
         destination="{{ params.destination or var.value.get(destination_variable, default_destination) }}",
-        # updated_from / updated_to default to the run's data interval.
+        # updated_from / updated_to default to the run's data interval, or, without one, to the last whole
+        # day before the trigger time ({{ data_interval_start }} would be undefined in such a run).
     )

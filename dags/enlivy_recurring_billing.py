@@ -21,7 +21,10 @@ Scheduling: monthly at midnight Europe/Berlin with data intervals (``CronDataInt
 run started on 1 November bills 1-31 October. ``catchup`` is off; missed months are billed with
 ``airflow backfill create --dag-id enlivy_recurring_billing --from-date ... --to-date ...``, which is safe
 to repeat. A manual run (``airflow dags test enlivy_recurring_billing 2026-11-01``) bills the last complete
-month before its logical date.
+month before its logical date; a run triggered without one (``airflow dags trigger``, the REST API, the UI)
+bills the last complete month before it was triggered. Invoices are issued on the day the billed month ends
+(1 November for October), or on the day of a trigger without a logical date, and fall due ``due_in_days``
+later.
 
 Configuration (read when the file is parsed, no API call): ``ENLIVY_PAYMENT_POKE_SECONDS`` (default 900)
 and ``ENLIVY_PAYMENT_TIMEOUT_SECONDS`` (default 3 days) bound the payment wait; reports go to the
@@ -249,11 +252,19 @@ with DAG(
 ) as dag:
 
     @task
-    def collect_usage(params: dict[str, Any], data_interval_start: Any, data_interval_end: Any) -> dict:
+    def collect_usage(params: dict[str, Any], **context: Any) -> dict:
         """Customers + plans + the period's usage -> priced accounts for the invoice template."""
         import yaml
+        from airflow.sdk.exceptions import AirflowFailException
 
-        period = billing_period(data_interval_start, data_interval_end)
+        from enlivy_provider.run_dates import run_data_interval
+
+        # The run's interval; a run triggered without a logical date has none and bills the last whole
+        # month before it was triggered (the provider's rule, so the operators agree).
+        interval = run_data_interval(context)
+        if interval is None:
+            raise AirflowFailException("this run has no data interval and its timetable gives none")
+        period = billing_period(*interval)
         customers_file = resolve_path(params.get("customers_file"), "data/billing_customers.yaml")
         with customers_file.open(encoding="utf-8") as handle:
             config = yaml.safe_load(handle)

@@ -3,9 +3,10 @@
 Invoice-level conveniences (everything else passes through to the API unchanged, then the schema decides):
 
 * ``note: "text"`` -> ``note_lang_map: {<default_locale>: "text"}``
-* ``due_in_days: 14`` -> ``due_at`` = ``issued_at`` (or the reference date, normally the run's logical date)
-  + 14 days. A reference date from the run, not "today", keeps a retried task's body identical, which the
-  server's idempotency check requires.
+* ``due_in_days: 14`` -> ``due_at`` = ``issued_at`` (or the run's reference date, see
+  :mod:`enlivy_provider.run_dates`) + 14 days; a create without ``issued_at`` is then issued on the reference
+  date, so the invoice shows the day its due date counts from. A date from the run, not "today", keeps a
+  retried task's body identical, which the server's idempotency check requires.
 * ``issued_at`` / ``due_at`` / ``paid_at`` given as ``date``/``datetime`` objects (native rendering) become
   ISO strings.
 * Defaults for a create: ``status: draft``, ``payment_method: bank_transfer``, ``delivery_method: email``.
@@ -129,7 +130,7 @@ def build_invoice_draft(
 ) -> tuple[InvoiceDraft | None, list[ValidationIssue]]:
     """Normalise + schema-check a create body. ``prefix`` names the enclosing spec (``invoices[3]``)."""
     fields, issues = normalise_invoice_fields(
-        invoice,
+        _issued_on_reference_date(invoice, reference_date),
         default_locale=default_locale,
         reference_date=reference_date,
         path=join_path(prefix, "invoice"),
@@ -188,6 +189,19 @@ def build_update_payload(
     found = [issue.prefixed(path) for issue in schema_issues(fields, "invoice_update.schema.json")]
     issues = merge_issues(issues, found)
     return (None, issues) if issues else (fields, [])
+
+
+def _issued_on_reference_date(invoice: object, reference_date: dt.date | None) -> object:
+    """A create whose due date counts from the reference date (``due_in_days`` without ``issued_at``) is
+    issued on that date: the invoice then states the day its payment term starts from."""
+    if (
+        reference_date is None
+        or not isinstance(invoice, Mapping)
+        or invoice.get("due_in_days") is None
+        or invoice.get("issued_at") is not None
+    ):
+        return invoice
+    return {**invoice, "issued_at": reference_date.isoformat()}
 
 
 def _relocate(issue: ValidationIssue, prefix: str) -> ValidationIssue:

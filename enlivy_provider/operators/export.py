@@ -129,11 +129,15 @@ def parse_instant(value: Any, name: str) -> datetime:
             raise ValueError(f"{name}: {value!r} is not an ISO 8601 date or datetime") from None
     else:
         raise ValueError(
-            f"{name} is empty ({value!r}): a run without a data interval needs explicit updated_from/updated_to"
+            f"{name} is empty ({value!r}): give a date or datetime, or leave it unset (None) for the run's "
+            "data interval"
         )
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+    moment = moment.astimezone(timezone.utc)
+    # A plain datetime: pendulum's DateTime (what Airflow hands out) drops a stdlib tzinfo in arithmetic,
+    # so ``start + timedelta(days=1)`` would be naive and no longer comparable with the API's timestamps.
+    return datetime.combine(moment.date(), moment.timetz())
 
 
 def day_windows(updated_from: Any, updated_to: Any) -> list[DayWindow]:
@@ -448,8 +452,10 @@ class EnlivyExportInvoicesOperator(BaseOperator):
 
     :param destination: ``ObjectStoragePath`` URL (templated) under which ``date=YYYY-MM-DD/`` partitions are
         written, e.g. ``file:///data/enlivy``, ``s3://aws_default@bucket/enlivy/invoices``.
-    :param updated_from: window start (templated; default ``{{ data_interval_start }}``), a UTC midnight.
-    :param updated_to: window end, exclusive (templated; default ``{{ data_interval_end }}``), a UTC midnight.
+    :param updated_from: window start (templated), a UTC midnight. Default (None): the start of the run's
+        data interval, or, for a run without one (triggered without a logical date), of the last whole
+        interval of the DAG's timetable before the run was triggered (:mod:`enlivy_provider.run_dates`).
+    :param updated_to: window end, exclusive (templated), a UTC midnight. Default (None): that interval's end.
     :param formats: which files to write: ``"jsonl"`` (invoices with line items) and/or ``"csv"`` (flat table).
     :param page_size: invoices per API page (1..50).
     :param include_deleted: also export soft-deleted invoices (``deleted_at`` set), so deletions reach the
@@ -468,8 +474,8 @@ class EnlivyExportInvoicesOperator(BaseOperator):
         self,
         *,
         destination: str | ObjectStoragePath,
-        updated_from: Any = "{{ data_interval_start }}",
-        updated_to: Any = "{{ data_interval_end }}",
+        updated_from: Any = None,
+        updated_to: Any = None,
         formats: Sequence[str] = FORMATS,
         page_size: int = 50,
         include_deleted: bool = True,
@@ -489,16 +495,15 @@ class EnlivyExportInvoicesOperator(BaseOperator):
         from enlivy_provider.client import EnlivyAPIError, EnlivyInvalidRequestError
         from enlivy_provider.hooks.enlivy import EnlivyHook
 
+        updated_from, updated_to = self._window(context)
         try:
-            day_windows(self.updated_from, self.updated_to)
+            day_windows(updated_from, updated_to)
         except ValueError as exc:
             raise AirflowFailException(str(exc)) from exc
         destination = ObjectStoragePath(self.destination)
         hook = EnlivyHook(enlivy_conn_id=self.enlivy_conn_id)
         try:
-            return export_invoices(
-                hook.get_client(), destination, self.updated_from, self.updated_to, self.settings
-            )
+            return export_invoices(hook.get_client(), destination, updated_from, updated_to, self.settings)
         except EnlivyInvalidRequestError as exc:
             raise AirflowFailException(str(exc)) from exc
         except EnlivyAPIError as exc:
@@ -507,6 +512,23 @@ class EnlivyExportInvoicesOperator(BaseOperator):
             raise AirflowFailException(f"Enlivy API refused the export: {exc}") from exc
         finally:
             hook.close()
+
+    def _window(self, context: Context) -> tuple[Any, Any]:
+        """The window's ends as given, the run's interval filling in the ones left at None."""
+        if self.updated_from is not None and self.updated_to is not None:
+            return self.updated_from, self.updated_to
+        from enlivy_provider.run_dates import run_data_interval
+
+        interval = run_data_interval(context)
+        if interval is None:
+            raise AirflowFailException(
+                "no export window: give updated_from and updated_to, or run the task in a DAG run "
+                "(its data interval, or its timetable's last whole interval before it was triggered)"
+            )
+        return (
+            interval[0] if self.updated_from is None else self.updated_from,
+            interval[1] if self.updated_to is None else self.updated_to,
+        )
 
 
 __all__ = [

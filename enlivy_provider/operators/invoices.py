@@ -9,7 +9,6 @@ Airflow may retry.
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -53,6 +52,7 @@ from enlivy_provider.invoices.writer import (
     invoice_summary,
 )
 from enlivy_provider.links import EnlivyInvoiceLink
+from enlivy_provider.run_dates import RunInfo
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -62,42 +62,6 @@ if TYPE_CHECKING:
 
 TEMPLATE_EXT = (".json", ".json.j2")
 PREVIEWS_LOGGED = 20  # a bulk dry run logs this many previews in full
-
-
-def _schedule_timezone(dag: Any) -> dt.tzinfo | None:
-    """The time zone the DAG's schedule counts days in: the cron timetable's own zone when it has one
-    (``CronDataIntervalTimetable(..., timezone="Europe/Berlin")`` with a UTC start_date), else the DAG's."""
-    zone = getattr(getattr(dag, "timetable", None), "timezone", None) or getattr(dag, "timezone", None)
-    if isinstance(zone, str):
-        import pendulum
-
-        return pendulum.timezone(zone)
-    return zone if isinstance(zone, dt.tzinfo) else None
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    """What the operators take from the run: a reference date (for ``due_in_days``) and the data interval,
-    both in the DAG's time zone."""
-
-    reference_date: dt.date | None
-    data_interval: tuple[dt.datetime, dt.datetime] | None
-
-    @classmethod
-    def from_context(cls, context: Context) -> RunInfo:
-        logical_date = context.get("logical_date")
-        dag_run = context.get("dag_run")
-        anchor = logical_date or getattr(dag_run, "run_after", None)
-        start, end = context.get("data_interval_start"), context.get("data_interval_end")
-        # Whole days in the DAG's time zone: a Europe/Berlin month starts at 22:00 or 23:00 UTC the day before.
-        tz = _schedule_timezone(context.get("dag"))
-        if tz is not None and start is not None and end is not None:
-            start, end = start.astimezone(tz), end.astimezone(tz)
-            anchor = anchor.astimezone(tz) if anchor is not None else None
-        return cls(
-            reference_date=anchor.date() if anchor is not None else None,
-            data_interval=(start, end) if start is not None and end is not None else None,
-        )
 
 
 def _check_choice(name: str, value: str, choices: Sequence[str]) -> str:

@@ -70,6 +70,21 @@ def test_a_data_interval_of_one_day_is_one_partition() -> None:
     }
 
 
+def test_pendulum_datetimes_give_aware_windows() -> None:
+    """Airflow hands out pendulum DateTimes (a timetable's interval); their days must stay comparable with
+    the API's timestamps (pendulum arithmetic dropped a stdlib tzinfo: naive window ends)."""
+    import pendulum
+
+    windows = day_windows(
+        pendulum.datetime(2026, 11, 24, tz="UTC"), pendulum.datetime(2026, 11, 26, tz="UTC")
+    )
+    assert [(w.start, w.end) for w in windows] == [
+        (datetime(2026, 11, 24, tzinfo=UTC), datetime(2026, 11, 25, tzinfo=UTC)),
+        (datetime(2026, 11, 25, tzinfo=UTC), datetime(2026, 11, 26, tzinfo=UTC)),
+    ]
+    assert windows[1].contains({"updated_at": "2026-11-25T13:00:00Z"})
+
+
 def test_a_longer_window_is_split_into_utc_days() -> None:
     windows = day_windows("2026-02-27", "2026-03-02")
     assert [w.day for w in windows] == [date(2026, 2, 27), date(2026, 2, 28), date(2026, 3, 1)]
@@ -201,10 +216,9 @@ def test_the_writer_works_on_a_non_local_filesystem() -> None:
 # ------------------------------------------------------------------------------------------ operator surface
 
 
-def test_operator_defaults_to_the_data_interval_and_templates_its_window() -> None:
+def test_operator_defaults_to_the_run_interval_and_templates_its_window() -> None:
     op = EnlivyExportInvoicesOperator(task_id="export", destination="file:///tmp/x")
-    assert op.updated_from == "{{ data_interval_start }}"
-    assert op.updated_to == "{{ data_interval_end }}"
+    assert (op.updated_from, op.updated_to) == (None, None)  # the run's interval, taken when it executes
     assert set(op.template_fields) == {"destination", "updated_from", "updated_to"}
     assert op.settings.formats == ("jsonl", "csv")
 

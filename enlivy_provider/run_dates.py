@@ -1,0 +1,118 @@
+"""The dates a DAG run gives the operators: one rule for every way a run is made (docs/operators.md).
+
+* **Reference date** (what ``due_in_days`` counts from, and the day a create is issued on by default): the
+  day the run's data interval *ends*, in the schedule's time zone. A monthly Europe/Berlin run over
+  2026-10-01 .. 2026-11-01 gives 2026-11-01, whether the scheduler made it (logical date = interval start,
+  2026-10-01), a backfill did, or someone ran it by hand with the logical date 2026-11-01. A run without a
+  data interval (triggered without a logical date, as ``airflow dags trigger`` and the REST API do) or with
+  a zero-length one (``CronTriggerTimetable``, ``schedule=None``) gives the day it was triggered
+  (``dag_run.run_after``) in that zone. Both are stored with the run when it is created, so every retry and
+  every clear of a task computes the same date and sends the same body.
+* **Data interval**: the run's; for a run without one, the last whole interval of the DAG's timetable
+  before the run's trigger time (``timetable.infer_manual_data_interval(run_after=...)``: what Airflow gives
+  a manual run with that logical date). A run triggered on 3 November of a monthly DAG covers October.
+
+Nothing here talks to Enlivy or imports Airflow's core at module level: DAG files may import it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+Interval = tuple[dt.datetime, dt.datetime]
+
+
+def schedule_timezone(dag: Any) -> dt.tzinfo | None:
+    """The time zone the DAG's schedule counts days in: the cron timetable's own zone when it has one
+    (``CronDataIntervalTimetable(..., timezone="Europe/Berlin")`` with a UTC start_date), else the DAG's."""
+    zone = getattr(getattr(dag, "timetable", None), "timezone", None) or getattr(dag, "timezone", None)
+    if isinstance(zone, str):
+        import pendulum
+
+        return pendulum.timezone(zone)
+    return zone if isinstance(zone, dt.tzinfo) else None
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.timezone.utc)
+
+
+def _in_zone(moment: dt.datetime, zone: dt.tzinfo | None) -> dt.datetime:
+    moment = _aware(moment)
+    return moment.astimezone(zone) if zone is not None else moment
+
+
+def _own_interval(context: Mapping[str, Any]) -> Interval | None:
+    """The data interval the run was created with; Airflow leaves it out of runs without a logical date."""
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    if isinstance(start, dt.datetime) and isinstance(end, dt.datetime):
+        return _aware(start), _aware(end)
+    return None
+
+
+def _run_after(context: Mapping[str, Any]) -> dt.datetime | None:
+    run_after = getattr(context.get("dag_run"), "run_after", None)
+    return _aware(run_after) if isinstance(run_after, dt.datetime) else None
+
+
+def infer_interval(dag: Any, run_after: dt.datetime) -> Interval | None:
+    """The last whole interval of the DAG's timetable before ``run_after`` (zero-length for timetables
+    without intervals); None when the DAG has no timetable that can tell."""
+    import pendulum
+
+    timetable = getattr(dag, "timetable", None)
+    if timetable is None:
+        return None
+    if not hasattr(timetable, "infer_manual_data_interval"):
+        # The Task SDK's timetables only describe the schedule; the rules live in Airflow core's twins.
+        try:
+            from airflow.serialization.encoders import coerce_to_core_timetable
+        except ImportError:  # a worker with the Task SDK only
+            return None
+        timetable = coerce_to_core_timetable(timetable)
+    interval = timetable.infer_manual_data_interval(run_after=pendulum.instance(_aware(run_after)))
+    return _aware(interval.start), _aware(interval.end)
+
+
+def run_data_interval(context: Mapping[str, Any]) -> Interval | None:
+    """The interval a run covers: its own data interval, else (no logical date) the last whole interval of
+    the DAG's timetable before the run's trigger time. Aware datetimes; None if neither can be known."""
+    interval = _own_interval(context)
+    if interval is not None:
+        return interval
+    run_after = _run_after(context)
+    return infer_interval(context.get("dag"), run_after) if run_after is not None else None
+
+
+def reference_date(context: Mapping[str, Any]) -> dt.date | None:
+    """The day invoices of this run are dated from (see the module docstring); None outside a run."""
+    interval = _own_interval(context)
+    anchor = interval[1] if interval is not None and interval[1] > interval[0] else _run_after(context)
+    if anchor is None:
+        return None
+    return _in_zone(anchor, schedule_timezone(context.get("dag"))).date()
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What the invoice operators take from the run: the reference date (for ``due_in_days`` and the
+    default ``issued_at``) and the data interval (for ``billing_period="data_interval"``), both in the
+    schedule's time zone."""
+
+    reference_date: dt.date | None
+    data_interval: Interval | None
+
+    @classmethod
+    def from_context(cls, context: Mapping[str, Any]) -> RunInfo:
+        # Whole days in the schedule's zone: a Europe/Berlin month starts at 22:00 or 23:00 UTC the day before.
+        zone = schedule_timezone(context.get("dag"))
+        interval = run_data_interval(context)
+        return cls(
+            reference_date=reference_date(context),
+            data_interval=(
+                (_in_zone(interval[0], zone), _in_zone(interval[1], zone)) if interval is not None else None
+            ),
+        )

@@ -1,0 +1,164 @@
+"""DAG runs shaped the way Airflow's own entry points create them, executed in-process against the test DB.
+
+``dag.test()`` only makes *manual* runs. A scheduled run, a backfill run and a run triggered from the CLI or
+REST API have other shapes (run type, logical date = interval start, or no logical date and no data
+interval at all), and the operators see those shapes in their task context. Here:
+
+* :func:`create_scheduled_run` creates the run with the same calls as the scheduler
+  (``SchedulerJobRunner._create_dag_runs``: the timetable's ``DagRunInfo``, ``generate_run_id``,
+  ``create_dagrun(run_type=SCHEDULED, ...)``);
+* :func:`trigger_run` creates a run without a logical date, as ``POST /api/v2/dags/{dag_id}/dagRuns`` and
+  ``airflow dags trigger`` do (``airflow.api.common.trigger_dag``), with a chosen trigger time;
+* :func:`airflow_cli` runs a real ``airflow ...`` command (``airflow dags trigger``, ``airflow backfill
+  create``) in a subprocess on the same metadata DB: both write their runs straight to the DB;
+* :func:`execute_run` then plays the scheduler's part for a run that exists: the loop of ``dag.test()``
+  (``update_state``, then each schedulable task in this process through the Task SDK). It stops with an
+  AssertionError instead of waiting when a task waits for a delayed retry, so "no task retried" is
+  checked without sleeping through a retry delay.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import datetime
+from typing import Any
+
+from airflow_support import sync_dag_to_db
+
+CLI_TIMEOUT_S = 180
+
+
+def airflow_cli(*args: str) -> str:
+    """Run ``airflow <args>`` on this test session's metadata DB (its AIRFLOW_* environment); its stdout."""
+    done = subprocess.run(
+        [sys.executable, "-m", "airflow", *args],
+        env={**os.environ},
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT_S,
+    )
+    assert done.returncode == 0, f"airflow {' '.join(args)}: {done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+def create_scheduled_run(dag: Any, interval_start: datetime) -> str:
+    """The scheduled run whose data interval starts at ``interval_start``, created as the scheduler does;
+    returns its run_id."""
+    from airflow.models.dagbag import DBDagBag
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState
+    from airflow.utils.types import DagRunTriggeredByType, DagRunType
+
+    sync_dag_to_db(dag)
+    with create_session() as session:
+        serdag = DBDagBag().get_latest_version_of_dag(dag.dag_id, session=session)
+        assert serdag is not None
+        info = next(iter(serdag.iter_dagrun_infos_between(interval_start, interval_start)))
+        assert info.data_interval is not None and info.data_interval.start == interval_start, info
+        dag_run = serdag.create_dagrun(
+            run_id=serdag.timetable.generate_run_id(
+                run_type=DagRunType.SCHEDULED,
+                run_after=info.run_after,
+                data_interval=info.data_interval,
+                partition_key=info.partition_key,
+            ),
+            logical_date=info.logical_date,
+            data_interval=info.data_interval,
+            run_after=info.run_after,
+            run_type=DagRunType.SCHEDULED,
+            triggered_by=DagRunTriggeredByType.TIMETABLE,
+            state=DagRunState.QUEUED,
+            session=session,
+            partition_key=info.partition_key,
+            partition_date=info.partition_date,
+        )
+        return str(dag_run.run_id)
+
+
+def trigger_run(dag: Any, *, run_after: datetime | None = None, conf: dict[str, Any] | None = None) -> str:
+    """A manual run without a logical date (hence without a data interval), triggered at ``run_after``
+    (default: now) through the function behind the CLI's and the REST API's trigger; returns its run_id."""
+    from airflow.api.common.trigger_dag import trigger_dag
+    from airflow.utils.types import DagRunTriggeredByType
+
+    sync_dag_to_db(dag)
+    dag_run = trigger_dag(
+        dag.dag_id, triggered_by=DagRunTriggeredByType.REST_API, run_after=run_after, conf=conf
+    )
+    assert dag_run is not None and dag_run.logical_date is None and dag_run.data_interval_start is None
+    return str(dag_run.run_id)
+
+
+def run_ids(dag_id: str, run_type: str | None = None) -> list[str]:
+    """The DAG's runs (of one type, if given), oldest logical date / trigger time first."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        query = session.query(DagRun).filter(DagRun.dag_id == dag_id)
+        if run_type is not None:
+            query = query.filter(DagRun.run_type == run_type)
+        return [dr.run_id for dr in query.order_by(DagRun.run_after, DagRun.id)]
+
+
+def delete_runs(dag_id: str) -> None:
+    """Forget the DAG's runs and backfills (each test starts from none, as a fresh deployment would)."""
+    from airflow.models.backfill import Backfill, BackfillDagRun
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        backfills = [b.id for b in session.query(Backfill).filter(Backfill.dag_id == dag_id)]
+        session.query(BackfillDagRun).filter(BackfillDagRun.backfill_id.in_(backfills)).delete()
+        session.query(DagRun).filter(DagRun.dag_id == dag_id).delete()
+        session.query(Backfill).filter(Backfill.dag_id == dag_id).delete()
+
+
+def execute_run(dag: Any, run_id: str) -> Any:
+    """Run every task of an existing run in this process, as ``dag.test()`` does; returns the DagRun."""
+    from airflow import settings
+    from airflow.models.dagbag import DBDagBag
+    from airflow.models.dagrun import DagRun
+    from airflow.sdk import timezone
+    from airflow.sdk.definitions.dag import _run_task
+    from airflow.utils.state import DagRunState, TaskInstanceState
+
+    session = settings.Session()
+    dag_run = session.query(DagRun).filter_by(dag_id=dag.dag_id, run_id=run_id).one()
+    dag_run.dag = DBDagBag().get_dag_for_run(dag_run, session=session)
+    dag_run.state = DagRunState.RUNNING
+    dag_run.start_date = timezone.utcnow()
+    session.commit()
+    before: dict[str, str] = {}
+    while dag_run.state == DagRunState.RUNNING:
+        session.expire_all()
+        schedulable, _ = dag_run.update_state(session=session)
+        for ti in schedulable:
+            if ti.state != TaskInstanceState.UP_FOR_RESCHEDULE:
+                ti.try_number += 1
+            ti.state = TaskInstanceState.SCHEDULED
+            ti.scheduled_dttm = timezone.utcnow()
+        session.commit()
+        tis = dag_run.get_task_instances(session=session)
+        scheduled = [ti for ti in tis if ti.state == TaskInstanceState.SCHEDULED]
+        states = {ti.task_id: str(ti.state) for ti in tis}
+        if dag_run.state == DagRunState.RUNNING and not scheduled and states == before:
+            # Nothing to run and nothing changed since the last round: a task waits for a delayed retry.
+            raise AssertionError(f"run {run_id} cannot go on (a task waits for a retry?): {states}")
+        before = states
+        for ti in scheduled:
+            _run_task(ti=ti, task=dag.task_dict[ti.task_id], run_triggerer=True)
+    session.close()
+    return dag_run
+
+
+def try_numbers(dag_run: Any) -> dict[str, int]:
+    """{task_id: try_number} of the run's task instances that ran (1 everywhere: nothing was retried)."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        tis = session.query(TaskInstance).filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id)
+        return {ti.task_id: ti.try_number for ti in tis if ti.try_number}
