@@ -23,8 +23,7 @@ run started on 1 November bills 1-31 October. ``catchup`` is off; missed months 
 to repeat. A manual run (``airflow dags test enlivy_recurring_billing 2026-11-01``) bills the last complete
 month before its logical date; a run triggered without one (``airflow dags trigger``, the REST API, the UI)
 bills the last complete month before it was triggered. Invoices are issued on the day the billed month ends
-(1 November for October), or on the day of a trigger without a logical date, and fall due ``due_in_days``
-later.
+(1 November for October), however the run was made, and fall due ``due_in_days`` later.
 
 Configuration (read when the file is parsed, no API call): ``ENLIVY_PAYMENT_POKE_SECONDS`` (default 900)
 and ``ENLIVY_PAYMENT_TIMEOUT_SECONDS`` (default 3 days) bound the payment wait; reports go to the

@@ -1,13 +1,14 @@
 """The dates a DAG run gives the operators: one rule for every way a run is made (docs/operators.md).
 
 * **Reference date** (what ``due_in_days`` counts from, and the day a create is issued on by default): the
-  day the run's data interval *ends*, in the schedule's time zone. A monthly Europe/Berlin run over
-  2026-10-01 .. 2026-11-01 gives 2026-11-01, whether the scheduler made it (logical date = interval start,
-  2026-10-01), a backfill did, or someone ran it by hand with the logical date 2026-11-01. A run without a
-  data interval (triggered without a logical date, as ``airflow dags trigger`` and the REST API do) or with
-  a zero-length one (``CronTriggerTimetable``, ``schedule=None``) gives the day it was triggered
-  (``dag_run.run_after``) in that zone. Both are stored with the run when it is created, so every retry and
-  every clear of a task computes the same date and sends the same body.
+  day the interval the run covers *ends* (see below), in the schedule's time zone. A monthly Europe/Berlin
+  run over 2026-10-01 .. 2026-11-01 gives 2026-11-01, whether the scheduler made it (logical date = interval
+  start, 2026-10-01), a backfill did, someone ran it by hand with the logical date 2026-11-01, or someone
+  triggered it without a logical date on 3 November (it covers October too). So every run billing one month
+  sends the same invoice body, and runs racing to bill it agree. Only a run whose schedule has no intervals
+  (``CronTriggerTimetable``, ``schedule=None``: zero-length intervals) gives the day it was triggered
+  (``dag_run.run_after``) in that zone. All of it is stored with the run when it is created, so every retry
+  and every clear of a task computes the same date and sends the same body.
 * **Data interval**: the run's; for a run without one, the last whole interval of the DAG's timetable
   before the run's trigger time (``timetable.infer_manual_data_interval(run_after=...)``: what Airflow gives
   a manual run with that logical date). A run triggered on 3 November of a monthly DAG covers October.
@@ -89,7 +90,7 @@ def run_data_interval(context: Mapping[str, Any]) -> Interval | None:
 
 def reference_date(context: Mapping[str, Any]) -> dt.date | None:
     """The day invoices of this run are dated from (see the module docstring); None outside a run."""
-    interval = _own_interval(context)
+    interval = run_data_interval(context)
     anchor = interval[1] if interval is not None and interval[1] > interval[0] else _run_after(context)
     if anchor is None:
         return None

@@ -56,7 +56,7 @@ def test_a_retry_days_later_computes_the_same_dates() -> None:
 
 def test_run_without_a_logical_date_covers_the_last_whole_interval_before_its_trigger() -> None:
     run = RunInfo.from_context(context(MONTHLY, berlin(2026, 11, 3, 10, 30), None))
-    assert run.reference_date == dt.date(2026, 11, 3)
+    assert run.reference_date == dt.date(2026, 11, 1)  # the end of the interval it covers, as if scheduled
     assert run.data_interval == (berlin(2026, 10, 1), berlin(2026, 11, 1))
 
 

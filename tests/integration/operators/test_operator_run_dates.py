@@ -93,11 +93,11 @@ def test_run_without_a_logical_date_bills_the_last_whole_interval_before_its_tri
 
     assert str(dag_run.state) == "success"
     assert try_numbers(dag_run) == {"create": 1, "update": 1, "bulk": 1}
-    october = ("2026-10-01", "2026-10-31", "2026-11-03")
+    october = ("2026-10-01", "2026-10-31", "2026-11-01")  # dated from the end of the interval it covers
     assert dates(enlivy_emulator) == {
-        CUSTOMERS[0]: (*october, "2026-12-03"),
-        CUSTOMERS[1]: (*october, "2026-11-13"),
-        CUSTOMERS[2]: (*october, "2026-11-13"),
+        CUSTOMERS[0]: (*october, "2026-12-01"),
+        CUSTOMERS[1]: (*october, "2026-11-11"),
+        CUSTOMERS[2]: (*october, "2026-11-11"),
     }
 
 
@@ -115,5 +115,5 @@ def test_retry_of_a_run_without_a_logical_date_sends_the_same_body(
     assert try_numbers(dag_run)["create"] == 2  # the first attempt lost its answer and failed
     assert result(dag_run, "create")["outcome"] == "replayed"  # same key, same body: the first answer
     assert requests_to(enlivy_emulator, "POST", "invoices") == 2 + 2  # create twice, bulk twice
-    assert dates(enlivy_emulator)[CUSTOMERS[0]] == ("2026-10-01", "2026-10-31", "2026-11-03", "2026-12-03")
+    assert dates(enlivy_emulator)[CUSTOMERS[0]] == ("2026-10-01", "2026-10-31", "2026-11-01", "2026-12-01")
     assert len(live_invoices(enlivy_emulator)) == 3
