@@ -41,6 +41,7 @@ from enlivy_provider.invoices.preview import Catalog, Preview, compute_preview
 from enlivy_provider.invoices.progress import Progress
 from enlivy_provider.invoices.ratelimit import RateLimiter
 from enlivy_provider.invoices.specs import InvoiceSpec, parse_json_input, prepare_bulk_specs, prepare_spec
+from enlivy_provider.invoices.updates import PaymentRaceError, UpdateRefusedError, update_invoice_checked
 from enlivy_provider.invoices.writer import (
     IF_CANCELLED_CHOICES,
     IF_EXISTS_CHOICES,
@@ -327,22 +328,21 @@ class EnlivyUpdateInvoiceOperator(_EnlivyInvoiceOperator):
             assert payload is not None and invoice_id is not None
             hook = self._hook()
             client = hook.get_client()
-            current = client.get_invoice(invoice_id)
-            status = current.get("status")
-            if expected and status not in expected and status != payload.get("status"):
-                raise AirflowFailException(
-                    f"invoice {invoice_id} is {status!r}, not one of expected_statuses {list(expected)}; "
-                    "not updated"
-                )
             if "line_items" in payload:
-                currency = payload.get("currency", current.get("currency"))
+                # Priced before the status check, so that check stays the last request before the PUT.
+                currency = payload.get("currency") or client.get_invoice(invoice_id).get("currency")
                 candidate = {**payload, "currency": currency, "organization_receiver_user_id": "org_user_x"}
                 _, found = compute_preview(candidate, load_catalog(client), prefix="changes")
                 raise_if_issues(found, subject="invoice update")
             key = str(
                 self.idempotency_key or key_from_context(context, item=invoice_id, action="invoice.update")
             )
-            record = client.update_invoice(invoice_id, payload, idempotency_key=key)
+            try:
+                record = update_invoice_checked(
+                    client, invoice_id, payload, idempotency_key=key, expected_statuses=expected
+                )
+            except (UpdateRefusedError, PaymentRaceError) as exc:
+                raise AirflowFailException(str(exc)) from None
         summary = invoice_summary(
             record, outcome="updated", idempotency_key=key, url=hook.invoice_url(invoice_id)
         )

@@ -1,0 +1,174 @@
+"""Update one invoice without ever leaving a paid invoice marked unpaid.
+
+The Enlivy API has no conditional update: no ``ETag``/``If-Match``, no ``updated_at`` precondition on
+``PUT /invoices/{id}`` (neither the public API page nor the official PHP SDK, whose request options are only
+organization id, Idempotency-Key and locale). A status check is therefore a read followed by a write, and a
+customer paying in between is overwritten: PUT is a partial update, so the invoice keeps the payment's
+``paid_at`` under the status we wrote (e.g. ``overdue`` with ``paid_at`` set).
+
+So, for an update that writes an unpaid status:
+
+1. read the invoice right before the PUT (the only request between the check and the write is the PUT);
+   refuse, writing nothing, when it is not in an expected status or is already paid;
+2. write;
+3. read it back. A ``paid_at`` or a paid status that was not there before means a payment landed during the
+   update. When our status overwrote it, the payment state is restored (``status: paid`` with the payment's
+   ``paid_at``, under an Idempotency-Key derived from the update's) — in every case the update fails with
+   :class:`PaymentRaceError` saying what happened, so nothing downstream acts on a status that is not true.
+
+A retried task whose first answer was lost finds its own change in place (``before`` already has the
+status we write) and the server replays the first answer: no payment evidence, no alarm.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from enlivy_provider.invoices.idempotency import KEY_PREFIX
+
+if TYPE_CHECKING:
+    from enlivy_provider.client import EnlivyClient
+
+#: Statuses a customer's payment sets; any other status written over a payment un-marks it.
+PAID_STATUSES = frozenset({"paid", "payment_partial"})
+#: The status a restore writes: ``paid_at`` is the full payment's date (the emulator and the SDK's
+#: "mark as paid" example set it with ``paid``).
+RESTORED_STATUS = "paid"
+
+
+class UpdateRefusedError(Exception):
+    """The invoice is not in a state this update may change; nothing was written."""
+
+
+class PaymentRaceError(Exception):
+    """A payment landed while the invoice was being updated; the message says what was found and done."""
+
+    def __init__(self, message: str, *, invoice_id: str, restored: bool) -> None:
+        super().__init__(message)
+        self.invoice_id = invoice_id
+        self.restored = restored
+
+
+def restore_key(update_key: str) -> str:
+    """The Idempotency-Key of the restoring write: derived from the update's key, so a re-run of the same
+    task replays its restore instead of writing again, and never collides with the update itself."""
+    material = f"{update_key}|invoice.restore-payment"
+    return KEY_PREFIX + hashlib.sha256(material.encode("utf-8")).hexdigest()[:40]
+
+
+def is_paid(record: Mapping[str, Any]) -> bool:
+    return record.get("status") in PAID_STATUSES or bool(record.get("paid_at"))
+
+
+def writes_unpaid_status(payload: Mapping[str, Any]) -> bool:
+    status = payload.get("status")
+    return status is not None and status not in PAID_STATUSES
+
+
+def check_before_write(
+    invoice_id: str, current: Mapping[str, Any], payload: Mapping[str, Any], expected: Collection[str]
+) -> None:
+    """Raise :class:`UpdateRefusedError` unless ``payload`` may be written over ``current``.
+
+    An invoice already in the status the update sets is let through: that is what a retried task sees after
+    its first attempt's answer was lost (the Idempotency-Key then replays that answer).
+    """
+    status = current.get("status")
+    target = payload.get("status")
+    if expected and status not in expected and status != target:
+        raise UpdateRefusedError(
+            f"invoice {invoice_id} is {status!r}, not one of expected_statuses {list(expected)}; not updated"
+        )
+    if writes_unpaid_status(payload) and is_paid(current):
+        raise UpdateRefusedError(
+            f"invoice {invoice_id} is paid (status {status!r}, paid_at {current.get('paid_at')!r}): "
+            f"an update must not mark a paid invoice {target!r}; not updated"
+        )
+
+
+@dataclass(frozen=True)
+class ConcurrentPayment:
+    """What the read-back revealed: the payment's ``paid_at`` and whether our write landed on top of it."""
+
+    paid_at: str | None
+    before_our_write: bool  # the PUT's own answer already carried the payment
+
+    @classmethod
+    def find(cls, answer: Mapping[str, Any], after: Mapping[str, Any]) -> ConcurrentPayment | None:
+        """``None`` when neither the PUT's answer nor the read-back shows a payment (``before`` had none:
+        :func:`check_before_write` refuses paid invoices)."""
+        if not (is_paid(answer) or is_paid(after)):
+            return None
+        return cls(
+            paid_at=after.get("paid_at") or answer.get("paid_at"), before_our_write=bool(answer.get("paid_at"))
+        )
+
+
+def update_invoice_checked(
+    client: EnlivyClient,
+    invoice_id: str,
+    payload: Mapping[str, Any],
+    *,
+    idempotency_key: str,
+    expected_statuses: Collection[str] = (),
+) -> dict[str, Any]:
+    """Check, write and — for an unpaid status — verify one update; return the invoice as last read.
+
+    Raises :class:`UpdateRefusedError` (nothing written), :class:`PaymentRaceError` (a payment landed during
+    the update: restored when our write had overwritten it) or the client's errors.
+    """
+    before = client.get_invoice(invoice_id)
+    check_before_write(invoice_id, before, payload, expected_statuses)
+    answer = client.update_invoice(invoice_id, payload, idempotency_key=idempotency_key)
+    if not writes_unpaid_status(payload):
+        return answer  # a paid status or no status at all cannot un-mark a payment
+    after = client.get_invoice(invoice_id)
+    payment = ConcurrentPayment.find(answer, after)
+    if payment is None:
+        return after
+    raise _race_error(client, invoice_id, payload, before, after, payment, idempotency_key)
+
+
+def _race_error(
+    client: EnlivyClient,
+    invoice_id: str,
+    payload: Mapping[str, Any],
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    payment: ConcurrentPayment,
+    update_key: str,
+) -> PaymentRaceError:
+    when = "between our read and our write" if payment.before_our_write else "after our write"
+    found = f"status {after.get('status')!r}, paid_at {after.get('paid_at')!r}"
+    restored = False
+    if after.get("status") in PAID_STATUSES:
+        outcome = "nothing (the payment's status is in place)"
+    else:
+        outcome, restored = _restore(client, invoice_id, payment.paid_at, restore_key(update_key))
+    message = (
+        f"invoice {invoice_id} was paid while this task updated it (the payment landed {when}): "
+        f"status before our write: {before.get('status')!r}; "
+        f"we wrote: status {payload.get('status')!r} (fields {', '.join(sorted(payload))}); "
+        f"found after: {found}; restored: {outcome}. "
+        "The update is not retried: check the invoice before changing it again."
+    )
+    return PaymentRaceError(message, invoice_id=invoice_id, restored=restored)
+
+
+def _restore(client: EnlivyClient, invoice_id: str, paid_at: str | None, key: str) -> tuple[str, bool]:
+    """Put the payment's status back; returns (what to report, whether the invoice is paid again)."""
+    from enlivy_provider.client import EnlivyError
+
+    body = {"status": RESTORED_STATUS, "paid_at": paid_at}
+    manual = f"set it back by hand: PUT status {RESTORED_STATUS!r}, paid_at {paid_at!r}"
+    try:
+        record = client.update_invoice(invoice_id, body, idempotency_key=key)
+    except EnlivyError as exc:
+        return f"FAILED ({type(exc).__name__}: {exc}); {manual}", False
+    got = (record.get("status"), record.get("paid_at"))
+    if got != (RESTORED_STATUS, paid_at):
+        return f"NOT CONFIRMED (the restore answered status {got[0]!r}, paid_at {got[1]!r}); {manual}", False
+    return f"status {RESTORED_STATUS!r}, paid_at {paid_at!r} (Idempotency-Key {key})", True

@@ -1,0 +1,195 @@
+"""EnlivyUpdateInvoiceOperator against a customer paying at the same moment (issue 9, item 6).
+
+The race is made certain, not hoped for: a ``delay`` fault holds the operator's request in the emulator
+while a second thread (the customer) pays through the admin API as soon as the emulator has counted that
+request. The customer's answer proves the order: it is the invoice as stored right after the payment, and
+it does not carry the operator's change yet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from typing import Any
+
+import pendulum
+import requests
+from invoice_support import Failures, make_dag, new_dag_id, run
+
+from enlivy_provider.invoices.updates import restore_key
+from enlivy_provider.operators.invoices import EnlivyUpdateInvoiceOperator
+from enlivy_provider.testing import EmulatorHandle, invoice_payload
+
+INVOICE = "/organizations/*/invoices/*"
+INVOICE_ROUTE = "/organizations/{org}/invoices/{id}"
+NOTE = "Reminder: this invoice is overdue"
+HOLD_MS = 3000  # how long the emulator holds the request the customer pays behind
+NOV_1 = pendulum.datetime(2026, 11, 1, tz="UTC")
+UPDATE_KEY = "race-test-update"
+
+
+def seed_invoice(emulator: EmulatorHandle, **overrides: Any) -> str:
+    response = requests.post(
+        f"{emulator.base_url}/organizations/{emulator.org_id}/invoices",
+        headers={"Authorization": f"Bearer {emulator.token}"},
+        json=invoice_payload(**overrides),
+        timeout=30,
+    )
+    response.raise_for_status()
+    return str(response.json()["id"])
+
+
+class Customer(threading.Thread):
+    """Pays ``invoice_id`` (admin set-status) once the emulator has counted ``count`` requests on
+    ``method`` ``INVOICE_ROUTE``; with a delay fault on that request, the payment lands while it is held.
+
+    Use as a context manager: leaving it stops the thread, so it never outlives its test."""
+
+    def __init__(self, base_url: str, invoice_id: str, *, method: str, count: int) -> None:
+        super().__init__(name="customer-pays", daemon=True)
+        self.base_url, self.invoice_id, self.method, self.count = base_url, invoice_id, method, count
+        self.paid: dict[str, Any] | None = None
+        self.error: str | None = None
+        self._done = threading.Event()
+
+    def __enter__(self) -> Customer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._done.set()
+        self.join()
+
+    def run(self) -> None:
+        emulator = EmulatorHandle(self.base_url)  # its own session: the test's handle stays on its thread
+        try:
+            # Waiting for an event the emulator reports (the request arrived), not timing the race.
+            while emulator.request_count(self.method, INVOICE_ROUTE) < self.count:
+                if self._done.wait(0.01):
+                    self.error = f"the operator never sent {self.method} #{self.count}"
+                    return
+            self.paid = emulator.set_invoice_status(self.invoice_id, "paid")
+        except Exception as exc:  # reported through the test's assertions
+            self.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            emulator.close()
+
+
+def update_dag(invoice_id: str, failures: Failures, **kwargs: Any) -> Any:
+    kwargs.setdefault("expected_statuses", ["pending", "sent_email"])
+    with make_dag(new_dag_id("update_race")) as dag:
+        EnlivyUpdateInvoiceOperator(
+            task_id="update",
+            invoice_id=invoice_id,
+            changes={"status": "overdue", "note": NOTE},
+            idempotency_key=UPDATE_KEY,
+            retries=2,
+            retry_delay=dt.timedelta(0),
+            on_failure_callback=failures,
+            **kwargs,
+        )
+    return dag
+
+
+def the_invoice(emulator: EmulatorHandle) -> dict[str, Any]:
+    [invoice] = emulator.live_invoices()
+    return invoice
+
+
+def put_keys(emulator: EmulatorHandle) -> list[str]:
+    return [k["key"] for k in emulator.idempotency_keys() if k["method"] == "PUT"]
+
+
+def test_payment_between_read_and_write_is_restored_and_fails_loudly(
+    enlivy_emulator: EmulatorHandle, failures: Failures
+) -> None:
+    invoice_id = seed_invoice(enlivy_emulator)
+    enlivy_emulator.add_fault("PUT", INVOICE, "delay", delay_ms=HOLD_MS)
+    with Customer(enlivy_emulator.base_url, invoice_id, method="PUT", count=1) as customer:
+        states, _ = run(update_dag(invoice_id, failures), logical_date=NOV_1)
+
+    # The race happened as scripted: the payment was stored before the operator's PUT was applied.
+    assert customer.error is None and customer.paid is not None
+    assert customer.paid["status"] == "paid" and customer.paid["paid_at"]
+    assert customer.paid["note_lang_map"] != {"en": NOTE}
+    paid_at = customer.paid["paid_at"]
+
+    invoice = the_invoice(enlivy_emulator)
+    assert (invoice["status"], invoice["paid_at"]) == ("paid", paid_at), invoice
+    assert states == {"update": "failed"}
+    assert [(task, kind) for task, kind, _ in failures.seen] == [("update", "AirflowFailException")]
+    message = failures.text()
+    for part in (
+        invoice_id,
+        "paid while this task updated it",
+        "status before our write: 'pending'",
+        "we wrote: status 'overdue'",
+        f"found after: status 'overdue', paid_at '{paid_at}'",
+        f"restored: status 'paid', paid_at '{paid_at}'",
+    ):
+        assert part in message, message
+    # The restore went out under its own key, derived from the update's.
+    assert put_keys(enlivy_emulator) == [UPDATE_KEY, restore_key(UPDATE_KEY)]
+
+
+def test_payment_between_write_and_read_back_fails_loudly_without_a_restore(
+    enlivy_emulator: EmulatorHandle, failures: Failures
+) -> None:
+    invoice_id = seed_invoice(enlivy_emulator)
+    # The first GET (the status check) passes at once; the second (the read-back after the PUT) is held.
+    enlivy_emulator.add_fault("GET", INVOICE, "delay", delay_ms=0)
+    enlivy_emulator.add_fault("GET", INVOICE, "delay", delay_ms=HOLD_MS)
+    with Customer(enlivy_emulator.base_url, invoice_id, method="GET", count=2) as customer:
+        states, _ = run(update_dag(invoice_id, failures), logical_date=NOV_1)
+
+    assert customer.error is None and customer.paid is not None
+    assert customer.paid["note_lang_map"] == {"en": NOTE}  # our write was already stored, then the payment
+    invoice = the_invoice(enlivy_emulator)
+    assert (invoice["status"], invoice["paid_at"]) == ("paid", customer.paid["paid_at"])
+    assert states == {"update": "failed"}
+    assert [kind for _, kind, _ in failures.seen] == ["AirflowFailException"]
+    message = failures.text()
+    assert "found after: status 'paid'" in message and "restored: nothing" in message, message
+    assert put_keys(enlivy_emulator) == [UPDATE_KEY]  # nothing to restore: the payment is in place
+
+
+def test_update_without_a_race_reads_back_and_succeeds(
+    enlivy_emulator: EmulatorHandle, failures: Failures
+) -> None:
+    invoice_id = seed_invoice(enlivy_emulator)
+    states, _ = run(update_dag(invoice_id, failures), logical_date=NOV_1)
+    assert states == {"update": "success"}, failures.text()
+    invoice = the_invoice(enlivy_emulator)
+    assert (invoice["status"], invoice["paid_at"]) == ("overdue", None)
+    assert enlivy_emulator.request_count("GET", INVOICE_ROUTE) == 2  # the status check and the read-back
+    assert put_keys(enlivy_emulator) == [UPDATE_KEY]
+
+
+def test_retried_update_after_a_lost_answer_is_no_false_race_alarm(
+    enlivy_emulator: EmulatorHandle, connection_extra: Any, failures: Failures
+) -> None:
+    invoice_id = seed_invoice(enlivy_emulator)
+    connection_extra(max_retries=0)  # the client gives up at once: the *task* fails and Airflow retries it
+    enlivy_emulator.add_fault("PUT", INVOICE, "drop_after_commit")
+    states, _ = run(update_dag(invoice_id, failures), logical_date=NOV_1)
+    assert states == {"update": "success"}, failures.text()
+    assert [kind for _, kind, _ in failures.seen] == []  # the retried attempt succeeded
+    invoice = the_invoice(enlivy_emulator)
+    assert (invoice["status"], invoice["paid_at"], invoice["note_lang_map"]) == ("overdue", None, {"en": NOTE})
+    assert enlivy_emulator.request_count("PUT", INVOICE_ROUTE) == 2  # the dropped one and the replayed one
+    assert put_keys(enlivy_emulator) == [UPDATE_KEY]  # no restore
+
+
+def test_an_invoice_already_paid_is_never_marked_unpaid(
+    enlivy_emulator: EmulatorHandle, failures: Failures
+) -> None:
+    invoice_id = seed_invoice(enlivy_emulator)
+    paid = enlivy_emulator.set_invoice_status(invoice_id, "paid")
+    # No expected_statuses at all: still, an unpaid status is never written over a payment.
+    states, _ = run(update_dag(invoice_id, failures, expected_statuses=None), logical_date=NOV_1)
+    assert states == {"update": "failed"}
+    assert [kind for _, kind, _ in failures.seen] == ["AirflowFailException"]
+    assert "is paid (status 'paid', paid_at" in failures.text(), failures.text()
+    invoice = the_invoice(enlivy_emulator)
+    assert (invoice["status"], invoice["paid_at"]) == ("paid", paid["paid_at"])
+    assert enlivy_emulator.request_count("PUT", INVOICE_ROUTE) == 0
