@@ -84,7 +84,7 @@ def check_before_write(
         )
     if writes_unpaid_status(payload) and is_paid(current):
         raise UpdateRefusedError(
-            f"invoice {invoice_id} is paid (status {status!r}, paid_at {current.get('paid_at')!r}): "
+            f"invoice {invoice_id} carries a payment (status {status!r}, paid_at {current.get('paid_at')!r}): "
             f"an update must not mark a paid invoice {target!r}; not updated"
         )
 
@@ -103,7 +103,8 @@ class ConcurrentPayment:
         if not (is_paid(answer) or is_paid(after)):
             return None
         return cls(
-            paid_at=after.get("paid_at") or answer.get("paid_at"), before_our_write=bool(answer.get("paid_at"))
+            paid_at=after.get("paid_at") or answer.get("paid_at"),
+            before_our_write=bool(answer.get("paid_at")),
         )
 
 
@@ -148,6 +149,9 @@ def _race_error(
         outcome = "nothing (the payment's status is in place)"
     else:
         outcome, restored = _restore(client, invoice_id, payment.paid_at, restore_key(update_key))
+        kept = sorted(set(payload) - {"status"})
+        if restored and kept:
+            outcome += f"; the other fields we wrote stay ({', '.join(kept)})"
     message = (
         f"invoice {invoice_id} was paid while this task updated it (the payment landed {when}): "
         f"status before our write: {before.get('status')!r}; "

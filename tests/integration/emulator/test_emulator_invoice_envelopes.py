@@ -7,6 +7,7 @@ from decimal import Decimal
 from emulator_test_api import Api, decimal_json, invoice_payload
 
 from enlivy_provider.emulator import seed
+from enlivy_provider.testing import EmulatorHandle
 
 
 def test_create_answers_201_with_the_invoice_unwrapped_and_line_items_wrapped(api: Api) -> None:
@@ -103,6 +104,21 @@ def test_put_is_partial_wraps_in_data_and_replaces_line_items(api: Api) -> None:
     assert [line["name_lang_map"] for line in invoice["line_items"]["data"]] == [{"en": "New"}]
     assert invoice["total"] == Decimal("10.00")
     assert invoice["note_lang_map"] == {"en": "Thanks"}
+
+
+def test_put_status_over_a_payment_keeps_paid_at_and_paid_at_can_be_put_back(
+    api: Api, enlivy_emulator: EmulatorHandle
+) -> None:
+    """PUT is partial: a status change does not touch ``paid_at`` (the API notes document no status side
+    effect), which is how a write racing a payment ends ``overdue`` with ``paid_at`` set."""
+    created = api.create_invoice()
+    paid_at = enlivy_emulator.set_invoice_status(created["id"], "paid")["paid_at"]
+    overdue = api.put(f"/invoices/{created['id']}", json={"status": "overdue"}).json()["data"]
+    assert (overdue["status"], overdue["paid_at"]) == ("overdue", paid_at)
+    restored = api.put(f"/invoices/{created['id']}", json={"status": "paid", "paid_at": paid_at}).json()[
+        "data"
+    ]
+    assert (restored["status"], restored["paid_at"]) == ("paid", paid_at)
 
 
 def test_include_is_read_from_the_json_body_on_post_and_put(api: Api) -> None:

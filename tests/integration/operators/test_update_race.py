@@ -126,10 +126,36 @@ def test_payment_between_read_and_write_is_restored_and_fails_loudly(
         "we wrote: status 'overdue'",
         f"found after: status 'overdue', paid_at '{paid_at}'",
         f"restored: status 'paid', paid_at '{paid_at}'",
+        "the other fields we wrote stay (note_lang_map)",
     ):
         assert part in message, message
     # The restore went out under its own key, derived from the update's.
     assert put_keys(enlivy_emulator) == [UPDATE_KEY, restore_key(UPDATE_KEY)]
+
+
+def test_a_failed_restore_says_how_to_fix_it_and_a_rerun_does_not_confirm_the_damage(
+    enlivy_emulator: EmulatorHandle, failures: Failures
+) -> None:
+    invoice_id = seed_invoice(enlivy_emulator)
+    enlivy_emulator.add_fault("PUT", INVOICE, "delay", delay_ms=HOLD_MS)  # the update, held
+    enlivy_emulator.add_fault("PUT", INVOICE, "error", status=422)  # the restore, refused
+    with Customer(enlivy_emulator.base_url, invoice_id, method="PUT", count=1) as customer:
+        states, _ = run(update_dag(invoice_id, failures), logical_date=NOV_1)
+    assert customer.error is None and customer.paid is not None
+    paid_at = customer.paid["paid_at"]
+    assert states == {"update": "failed"}
+    message = failures.text()
+    assert "restored: FAILED (EnlivyValidationError: PUT " in message, message
+    assert f"set it back by hand: PUT status 'paid', paid_at '{paid_at}'" in message, message
+    invoice = the_invoice(enlivy_emulator)
+    assert (invoice["status"], invoice["paid_at"]) == ("overdue", paid_at)  # exactly what the message says
+
+    # Clearing and re-running the task (same key) finds the payment's paid_at and writes nothing.
+    rerun = Failures()
+    states, _ = run(update_dag(invoice_id, rerun), logical_date=NOV_1)
+    assert states == {"update": "failed"}
+    assert "carries a payment (status 'overdue', paid_at" in rerun.text(), rerun.text()
+    assert enlivy_emulator.request_count("PUT", INVOICE_ROUTE) == 2  # the update and the refused restore
 
 
 def test_payment_between_write_and_read_back_fails_loudly_without_a_restore(
@@ -175,7 +201,11 @@ def test_retried_update_after_a_lost_answer_is_no_false_race_alarm(
     assert states == {"update": "success"}, failures.text()
     assert [kind for _, kind, _ in failures.seen] == []  # the retried attempt succeeded
     invoice = the_invoice(enlivy_emulator)
-    assert (invoice["status"], invoice["paid_at"], invoice["note_lang_map"]) == ("overdue", None, {"en": NOTE})
+    assert (invoice["status"], invoice["paid_at"], invoice["note_lang_map"]) == (
+        "overdue",
+        None,
+        {"en": NOTE},
+    )
     assert enlivy_emulator.request_count("PUT", INVOICE_ROUTE) == 2  # the dropped one and the replayed one
     assert put_keys(enlivy_emulator) == [UPDATE_KEY]  # no restore
 
@@ -189,7 +219,7 @@ def test_an_invoice_already_paid_is_never_marked_unpaid(
     states, _ = run(update_dag(invoice_id, failures, expected_statuses=None), logical_date=NOV_1)
     assert states == {"update": "failed"}
     assert [kind for _, kind, _ in failures.seen] == ["AirflowFailException"]
-    assert "is paid (status 'paid', paid_at" in failures.text(), failures.text()
+    assert "carries a payment (status 'paid', paid_at" in failures.text(), failures.text()
     invoice = the_invoice(enlivy_emulator)
     assert (invoice["status"], invoice["paid_at"]) == ("paid", paid["paid_at"])
     assert enlivy_emulator.request_count("PUT", INVOICE_ROUTE) == 0
