@@ -8,35 +8,42 @@ customer paying in between is overwritten: PUT is a partial update, so the invoi
 
 So, for an update that writes an unpaid status:
 
-1. read the invoice right before the PUT (the only request between the check and the write is the PUT);
-   refuse, writing nothing, when it is not in an expected status or is already paid;
+1. note where the invoice's event trail ends (:mod:`~enlivy_provider.invoices.status_trail`), then read the
+   invoice right before the PUT (the only request between the check and the write is the PUT); refuse,
+   writing nothing, when it is not in an expected status or already carries a payment;
 2. write;
-3. read it back. A ``paid_at`` or a paid status that was not there before means a payment landed during the
-   update. When our status overwrote it, the payment state is restored (``status: paid`` with the payment's
-   ``paid_at``, under an Idempotency-Key derived from the update's) — in every case the update fails with
-   :class:`PaymentRaceError` saying what happened, so nothing downstream acts on a status that is not true.
+3. read it back, and the trail since the mark. A ``paid_at``, a paid status, or a trail entry setting a paid
+   status means a payment landed during the update. When our status overwrote it, the payment state is
+   restored (the status the payment set, with its ``paid_at``, under an Idempotency-Key derived from the
+   update's); in every case the update fails with :class:`PaymentRaceError` saying what happened, so nothing
+   downstream acts on a status that is not true.
 
-A retried task whose first answer was lost finds its own change in place (``before`` already has the
-status we write) and the server replays the first answer: no payment evidence, no alarm.
+A retried task whose first answer was lost finds its own change in place (the invoice already has the status
+we write), the server replays the first answer and the trail has nothing new: no alarm.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Mapping
+import logging
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from enlivy_provider.invoices import status_trail
 from enlivy_provider.invoices.idempotency import KEY_PREFIX
+from enlivy_provider.invoices.status_trail import StatusChange
 
 if TYPE_CHECKING:
     from enlivy_provider.client import EnlivyClient
 
+log = logging.getLogger(__name__)
+
 #: Statuses a customer's payment sets; any other status written over a payment un-marks it.
 PAID_STATUSES = frozenset({"paid", "payment_partial"})
-#: The status a restore writes: ``paid_at`` is the full payment's date (the emulator and the SDK's
-#: "mark as paid" example set it with ``paid``).
-RESTORED_STATUS = "paid"
+#: The status a restore writes when the trail does not say which one the payment set: ``paid_at`` goes with
+#: a full payment (the emulator and the SDK's "mark as paid" example set it with ``paid``).
+DEFAULT_PAID_STATUS = "paid"
 
 
 class UpdateRefusedError(Exception):
@@ -91,20 +98,37 @@ def check_before_write(
 
 @dataclass(frozen=True)
 class ConcurrentPayment:
-    """What the read-back revealed: the payment's ``paid_at`` and whether our write landed on top of it."""
+    """A payment that landed during the update: the status and ``paid_at`` it set, and whether it landed
+    between our read and our write (our status then overwrote it) rather than after our write."""
 
+    status: str
     paid_at: str | None
-    before_our_write: bool  # the PUT's own answer already carried the payment
+    overwritten: bool
 
     @classmethod
-    def find(cls, answer: Mapping[str, Any], after: Mapping[str, Any]) -> ConcurrentPayment | None:
-        """``None`` when neither the PUT's answer nor the read-back shows a payment (``before`` had none:
-        :func:`check_before_write` refuses paid invoices)."""
-        if not (is_paid(answer) or is_paid(after)):
+    def find(
+        cls,
+        answer: Mapping[str, Any],
+        after: Mapping[str, Any],
+        trail: Sequence[StatusChange] | None,
+        written: str,
+    ) -> ConcurrentPayment | None:
+        """``None`` when neither the PUT's answer, the read-back nor the trail since the update began shows a
+        payment (``before`` had none: :func:`check_before_write` refuses paid invoices)."""
+        trail = trail or ()
+        paid = [change for change in trail if change.new in PAID_STATUSES]
+        if not (paid or is_paid(answer) or is_paid(after)):
             return None
+        last = paid[-1] if paid else None
+        if last is not None and last.new is not None:
+            status = last.new
+        else:
+            status = after["status"] if after.get("status") in PAID_STATUSES else DEFAULT_PAID_STATUS
+        overwritten = any(change.old in PAID_STATUSES and change.new == written for change in trail)
         return cls(
-            paid_at=after.get("paid_at") or answer.get("paid_at"),
-            before_our_write=bool(answer.get("paid_at")),
+            status=status,
+            paid_at=after.get("paid_at") or answer.get("paid_at") or (last.paid_at if last else None),
+            overwritten=overwritten or bool(answer.get("paid_at")),
         )
 
 
@@ -121,13 +145,22 @@ def update_invoice_checked(
     Raises :class:`UpdateRefusedError` (nothing written), :class:`PaymentRaceError` (a payment landed during
     the update: restored when our write had overwritten it) or the client's errors.
     """
+    unpaid = writes_unpaid_status(payload)
+    mark = status_trail.mark(client, invoice_id) if unpaid else None
     before = client.get_invoice(invoice_id)
     check_before_write(invoice_id, before, payload, expected_statuses)
     answer = client.update_invoice(invoice_id, payload, idempotency_key=idempotency_key)
-    if not writes_unpaid_status(payload):
+    if mark is None:
         return answer  # a paid status or no status at all cannot un-mark a payment
     after = client.get_invoice(invoice_id)
-    payment = ConcurrentPayment.find(answer, after)
+    trail = status_trail.status_changes_since(client, invoice_id, mark)
+    if trail is None:
+        log.warning(
+            "invoice %s: the API refused its event trail; a partial payment without paid_at landing during "
+            "this update could not be seen",
+            invoice_id,
+        )
+    payment = ConcurrentPayment.find(answer, after, trail, str(payload["status"]))
     if payment is None:
         return after
     raise _race_error(client, invoice_id, payload, before, after, payment, idempotency_key)
@@ -142,18 +175,19 @@ def _race_error(
     payment: ConcurrentPayment,
     update_key: str,
 ) -> PaymentRaceError:
-    when = "between our read and our write" if payment.before_our_write else "after our write"
+    when = "between our read and our write" if payment.overwritten else "after our write"
     found = f"status {after.get('status')!r}, paid_at {after.get('paid_at')!r}"
     restored = False
     if after.get("status") in PAID_STATUSES:
         outcome = "nothing (the payment's status is in place)"
     else:
-        outcome, restored = _restore(client, invoice_id, payment.paid_at, restore_key(update_key))
+        outcome, restored = _restore(client, invoice_id, payment, restore_key(update_key))
         kept = sorted(set(payload) - {"status"})
         if restored and kept:
             outcome += f"; the other fields we wrote stay ({', '.join(kept)})"
     message = (
-        f"invoice {invoice_id} was paid while this task updated it (the payment landed {when}): "
+        f"invoice {invoice_id} was paid while this task updated it: a payment (status {payment.status!r}, "
+        f"paid_at {payment.paid_at!r}) landed {when}; "
         f"status before our write: {before.get('status')!r}; "
         f"we wrote: status {payload.get('status')!r} (fields {', '.join(sorted(payload))}); "
         f"found after: {found}; restored: {outcome}. "
@@ -162,17 +196,20 @@ def _race_error(
     return PaymentRaceError(message, invoice_id=invoice_id, restored=restored)
 
 
-def _restore(client: EnlivyClient, invoice_id: str, paid_at: str | None, key: str) -> tuple[str, bool]:
-    """Put the payment's status back; returns (what to report, whether the invoice is paid again)."""
+def _restore(client: EnlivyClient, invoice_id: str, payment: ConcurrentPayment, key: str) -> tuple[str, bool]:
+    """Put the payment's state back; returns (what to report, whether the invoice shows the payment again)."""
     from enlivy_provider.client import EnlivyError
 
-    body = {"status": RESTORED_STATUS, "paid_at": paid_at}
-    manual = f"set it back by hand: PUT status {RESTORED_STATUS!r}, paid_at {paid_at!r}"
+    body: dict[str, Any] = {"status": payment.status}
+    if payment.paid_at:
+        body["paid_at"] = payment.paid_at
+    wanted = f"status {payment.status!r}, paid_at {payment.paid_at!r}"
+    manual = f"set it back by hand: PUT {wanted}"
     try:
         record = client.update_invoice(invoice_id, body, idempotency_key=key)
     except EnlivyError as exc:
         return f"FAILED ({type(exc).__name__}: {exc}); {manual}", False
     got = (record.get("status"), record.get("paid_at"))
-    if got != (RESTORED_STATUS, paid_at):
+    if got[0] != payment.status or (payment.paid_at and got[1] != payment.paid_at):
         return f"NOT CONFIRMED (the restore answered status {got[0]!r}, paid_at {got[1]!r}); {manual}", False
-    return f"status {RESTORED_STATUS!r}, paid_at {paid_at!r} (Idempotency-Key {key})", True
+    return f"{wanted} (Idempotency-Key {key})", True

@@ -287,7 +287,8 @@ class EnlivyUpdateInvoiceOperator(_EnlivyInvoiceOperator):
     :param expected_statuses: refuse to update unless the invoice's current status is one of these
         (an invoice already in the status ``changes`` sets counts as done: a retried task does not fail).
         Checked right before the write; an unpaid status is never written over a payment, and a payment
-        landing during the update is restored and fails the task (:mod:`enlivy_provider.invoices.updates`).
+        landing during the update (seen in the read-back or the invoice's event trail) is restored and fails
+        the task without retries (:mod:`enlivy_provider.invoices.updates`).
     :param idempotency_key: overrides the default key (hash of dag, task, run, map index, invoice id).
     """
 

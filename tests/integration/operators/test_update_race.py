@@ -20,12 +20,16 @@ from enlivy_provider.invoices.updates import restore_key
 from enlivy_provider.operators.invoices import EnlivyUpdateInvoiceOperator
 from enlivy_provider.testing import EmulatorHandle, invoice_payload
 
-INVOICE = "/organizations/*/invoices/*"
 INVOICE_ROUTE = "/organizations/{org}/invoices/{id}"
 NOTE = "Reminder: this invoice is overdue"
 HOLD_MS = 3000  # how long the emulator holds the request the customer pays behind
 NOV_1 = pendulum.datetime(2026, 11, 1, tz="UTC")
 UPDATE_KEY = "race-test-update"
+
+
+def invoice_path(invoice_id: str) -> str:
+    """The fault glob of this invoice only (``/invoices/*`` would also catch ``/invoices/event-trails``)."""
+    return f"/organizations/*/invoices/{invoice_id}"
 
 
 def seed_invoice(emulator: EmulatorHandle, **overrides: Any) -> str:
@@ -42,12 +46,16 @@ def seed_invoice(emulator: EmulatorHandle, **overrides: Any) -> str:
 class Customer(threading.Thread):
     """Pays ``invoice_id`` (admin set-status) once the emulator has counted ``count`` requests on
     ``method`` ``INVOICE_ROUTE``; with a delay fault on that request, the payment lands while it is held.
+    ``status`` is what the payment sets (``paid`` sets ``paid_at``; ``payment_partial`` does not).
 
     Use as a context manager: leaving it stops the thread, so it never outlives its test."""
 
-    def __init__(self, base_url: str, invoice_id: str, *, method: str, count: int) -> None:
+    def __init__(
+        self, base_url: str, invoice_id: str, *, method: str, count: int, status: str = "paid"
+    ) -> None:
         super().__init__(name="customer-pays", daemon=True)
         self.base_url, self.invoice_id, self.method, self.count = base_url, invoice_id, method, count
+        self.status = status
         self.paid: dict[str, Any] | None = None
         self.error: str | None = None
         self._done = threading.Event()
@@ -68,7 +76,7 @@ class Customer(threading.Thread):
                 if self._done.wait(0.01):
                     self.error = f"the operator never sent {self.method} #{self.count}"
                     return
-            self.paid = emulator.set_invoice_status(self.invoice_id, "paid")
+            self.paid = emulator.set_invoice_status(self.invoice_id, self.status)
         except Exception as exc:  # reported through the test's assertions
             self.error = f"{type(exc).__name__}: {exc}"
         finally:
@@ -104,7 +112,7 @@ def test_payment_between_read_and_write_is_restored_and_fails_loudly(
     enlivy_emulator: EmulatorHandle, failures: Failures
 ) -> None:
     invoice_id = seed_invoice(enlivy_emulator)
-    enlivy_emulator.add_fault("PUT", INVOICE, "delay", delay_ms=HOLD_MS)
+    enlivy_emulator.add_fault("PUT", invoice_path(invoice_id), "delay", delay_ms=HOLD_MS)
     with Customer(enlivy_emulator.base_url, invoice_id, method="PUT", count=1) as customer:
         states, _ = run(update_dag(invoice_id, failures), logical_date=NOV_1)
 
@@ -121,7 +129,8 @@ def test_payment_between_read_and_write_is_restored_and_fails_loudly(
     message = failures.text()
     for part in (
         invoice_id,
-        "paid while this task updated it",
+        f"was paid while this task updated it: a payment (status 'paid', paid_at '{paid_at}') landed "
+        "between our read and our write",
         "status before our write: 'pending'",
         "we wrote: status 'overdue'",
         f"found after: status 'overdue', paid_at '{paid_at}'",
@@ -133,12 +142,56 @@ def test_payment_between_read_and_write_is_restored_and_fails_loudly(
     assert put_keys(enlivy_emulator) == [UPDATE_KEY, restore_key(UPDATE_KEY)]
 
 
+def test_partial_payment_between_read_and_write_is_found_in_the_trail_and_restored(
+    enlivy_emulator: EmulatorHandle, failures: Failures
+) -> None:
+    """A partial payment sets no paid_at: neither the PUT's answer nor the read-back shows it; the invoice's
+    event trail does, and names the status to put back."""
+    invoice_id = seed_invoice(enlivy_emulator)
+    enlivy_emulator.add_fault("PUT", invoice_path(invoice_id), "delay", delay_ms=HOLD_MS)
+    with Customer(
+        enlivy_emulator.base_url, invoice_id, method="PUT", count=1, status="payment_partial"
+    ) as customer:
+        states, _ = run(update_dag(invoice_id, failures), logical_date=NOV_1)
+    assert customer.error is None and customer.paid is not None
+    assert customer.paid["status"] == "payment_partial" and customer.paid["note_lang_map"] != {"en": NOTE}
+
+    invoice = the_invoice(enlivy_emulator)
+    assert (invoice["status"], invoice["paid_at"]) == ("payment_partial", None)
+    assert states == {"update": "failed"}
+    assert [kind for _, kind, _ in failures.seen] == ["AirflowFailException"]
+    message = failures.text()
+    for part in (
+        "a payment (status 'payment_partial', paid_at None) landed between our read and our write",
+        "found after: status 'overdue', paid_at None",
+        "restored: status 'payment_partial', paid_at None",
+    ):
+        assert part in message, message
+    assert put_keys(enlivy_emulator) == [UPDATE_KEY, restore_key(UPDATE_KEY)]
+
+
+def test_without_a_readable_trail_paid_at_still_reveals_the_payment(
+    enlivy_emulator: EmulatorHandle, failures: Failures
+) -> None:
+    invoice_id = seed_invoice(enlivy_emulator)
+    enlivy_emulator.add_fault("GET", "/organizations/*/invoices/event-trails", "error", status=403, times=10)
+    enlivy_emulator.add_fault("PUT", invoice_path(invoice_id), "delay", delay_ms=HOLD_MS)
+    with Customer(enlivy_emulator.base_url, invoice_id, method="PUT", count=1) as customer:
+        states, _ = run(update_dag(invoice_id, failures), logical_date=NOV_1)
+    assert customer.error is None and customer.paid is not None
+    invoice = the_invoice(enlivy_emulator)
+    assert (invoice["status"], invoice["paid_at"]) == ("paid", customer.paid["paid_at"])
+    assert states == {"update": "failed"}
+    assert "restored: status 'paid'" in failures.text(), failures.text()
+    assert enlivy_emulator.request_count("GET", "/organizations/{org}/invoices/event-trails") == 1  # refused
+
+
 def test_a_failed_restore_says_how_to_fix_it_and_a_rerun_does_not_confirm_the_damage(
     enlivy_emulator: EmulatorHandle, failures: Failures
 ) -> None:
     invoice_id = seed_invoice(enlivy_emulator)
-    enlivy_emulator.add_fault("PUT", INVOICE, "delay", delay_ms=HOLD_MS)  # the update, held
-    enlivy_emulator.add_fault("PUT", INVOICE, "error", status=422)  # the restore, refused
+    enlivy_emulator.add_fault("PUT", invoice_path(invoice_id), "delay", delay_ms=HOLD_MS)  # the update, held
+    enlivy_emulator.add_fault("PUT", invoice_path(invoice_id), "error", status=422)  # the restore, refused
     with Customer(enlivy_emulator.base_url, invoice_id, method="PUT", count=1) as customer:
         states, _ = run(update_dag(invoice_id, failures), logical_date=NOV_1)
     assert customer.error is None and customer.paid is not None
@@ -163,8 +216,8 @@ def test_payment_between_write_and_read_back_fails_loudly_without_a_restore(
 ) -> None:
     invoice_id = seed_invoice(enlivy_emulator)
     # The first GET (the status check) passes at once; the second (the read-back after the PUT) is held.
-    enlivy_emulator.add_fault("GET", INVOICE, "delay", delay_ms=0)
-    enlivy_emulator.add_fault("GET", INVOICE, "delay", delay_ms=HOLD_MS)
+    enlivy_emulator.add_fault("GET", invoice_path(invoice_id), "delay", delay_ms=0)
+    enlivy_emulator.add_fault("GET", invoice_path(invoice_id), "delay", delay_ms=HOLD_MS)
     with Customer(enlivy_emulator.base_url, invoice_id, method="GET", count=2) as customer:
         states, _ = run(update_dag(invoice_id, failures), logical_date=NOV_1)
 
@@ -188,6 +241,8 @@ def test_update_without_a_race_reads_back_and_succeeds(
     invoice = the_invoice(enlivy_emulator)
     assert (invoice["status"], invoice["paid_at"]) == ("overdue", None)
     assert enlivy_emulator.request_count("GET", INVOICE_ROUTE) == 2  # the status check and the read-back
+    # The trail is read twice: its end before the update, what came after it once written.
+    assert enlivy_emulator.request_count("GET", "/organizations/{org}/invoices/event-trails") == 2
     assert put_keys(enlivy_emulator) == [UPDATE_KEY]
 
 
@@ -196,7 +251,7 @@ def test_retried_update_after_a_lost_answer_is_no_false_race_alarm(
 ) -> None:
     invoice_id = seed_invoice(enlivy_emulator)
     connection_extra(max_retries=0)  # the client gives up at once: the *task* fails and Airflow retries it
-    enlivy_emulator.add_fault("PUT", INVOICE, "drop_after_commit")
+    enlivy_emulator.add_fault("PUT", invoice_path(invoice_id), "drop_after_commit")
     states, _ = run(update_dag(invoice_id, failures), logical_date=NOV_1)
     assert states == {"update": "success"}, failures.text()
     assert [kind for _, kind, _ in failures.seen] == []  # the retried attempt succeeded

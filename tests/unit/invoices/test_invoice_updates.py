@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from enlivy_provider.invoices.status_trail import StatusChange
 from enlivy_provider.invoices.updates import (
     ConcurrentPayment,
     UpdateRefusedError,
@@ -43,15 +44,37 @@ def test_paid_statuses_and_status_free_changes_may_touch_a_paid_invoice() -> Non
     check_before_write("org_inv_1", paid, {"note_lang_map": {"en": "Thanks"}}, ())
 
 
-def test_concurrent_payment_evidence() -> None:
-    assert ConcurrentPayment.find(OVERDUE, OVERDUE) is None
-    clobbered = {"status": "overdue", "paid_at": "T1"}
-    assert ConcurrentPayment.find(clobbered, clobbered) == ConcurrentPayment("T1", before_our_write=True)
-    assert ConcurrentPayment.find(OVERDUE, {"status": "paid", "paid_at": "T2"}) == ConcurrentPayment(
-        "T2", before_our_write=False
+def test_concurrent_payment_from_the_answer_and_the_read_back() -> None:
+    assert ConcurrentPayment.find(OVERDUE, OVERDUE, [], "overdue") is None
+    overwritten = {"status": "overdue", "paid_at": "T1"}
+    assert ConcurrentPayment.find(overwritten, overwritten, None, "overdue") == ConcurrentPayment(
+        "paid", "T1", overwritten=True
     )
-    partial = ConcurrentPayment.find(OVERDUE, {"status": "payment_partial", "paid_at": None})
-    assert partial == ConcurrentPayment(None, before_our_write=False)
+    assert ConcurrentPayment.find(OVERDUE, {"status": "paid", "paid_at": "T2"}, None, "overdue") == (
+        ConcurrentPayment("paid", "T2", overwritten=False)
+    )
+
+
+def test_concurrent_payment_from_the_trail_names_the_status_it_set() -> None:
+    # A partial payment sets no paid_at: only the trail shows it, and that our write overwrote it.
+    trail = [
+        StatusChange("pending", "payment_partial", None),
+        StatusChange("payment_partial", "overdue", None),
+    ]
+    assert ConcurrentPayment.find(OVERDUE, OVERDUE, trail, "overdue") == ConcurrentPayment(
+        "payment_partial", None, overwritten=True
+    )
+    # Our write first, the payment after it.
+    trail = [StatusChange("pending", "overdue", None), StatusChange("overdue", "paid", "T3")]
+    after = {"status": "paid", "paid_at": "T3"}
+    assert ConcurrentPayment.find(OVERDUE, after, trail, "overdue") == ConcurrentPayment(
+        "paid", "T3", overwritten=False
+    )
+    # Our own write alone is no payment.
+    assert (
+        ConcurrentPayment.find(OVERDUE, OVERDUE, [StatusChange("pending", "overdue", None)], "overdue")
+        is None
+    )
 
 
 def test_restore_key_is_stable_and_distinct_from_the_update_key() -> None:
