@@ -99,6 +99,23 @@ def update_dag(invoice_id: str, failures: Failures, **kwargs: Any) -> Any:
     return dag
 
 
+def run_while_customer_pays(
+    emulator: EmulatorHandle,
+    invoice_id: str,
+    failures: Failures,
+    *,
+    method: str = "PUT",
+    count: int = 1,
+    status: str = "paid",
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """Run the update DAG while the customer pays at the scripted moment; (task states, the payment's answer)."""
+    with Customer(emulator.base_url, invoice_id, method=method, count=count, status=status) as customer:
+        states, _ = run(update_dag(invoice_id, failures), logical_date=NOV_1)
+    assert customer.error is None and customer.paid is not None, customer.error
+    assert customer.paid["status"] == status
+    return states, customer.paid
+
+
 def the_invoice(emulator: EmulatorHandle) -> dict[str, Any]:
     [invoice] = emulator.live_invoices()
     return invoice
@@ -113,14 +130,11 @@ def test_payment_between_read_and_write_is_restored_and_fails_loudly(
 ) -> None:
     invoice_id = seed_invoice(enlivy_emulator)
     enlivy_emulator.add_fault("PUT", invoice_path(invoice_id), "delay", delay_ms=HOLD_MS)
-    with Customer(enlivy_emulator.base_url, invoice_id, method="PUT", count=1) as customer:
-        states, _ = run(update_dag(invoice_id, failures), logical_date=NOV_1)
+    states, paid = run_while_customer_pays(enlivy_emulator, invoice_id, failures)
 
     # The race happened as scripted: the payment was stored before the operator's PUT was applied.
-    assert customer.error is None and customer.paid is not None
-    assert customer.paid["status"] == "paid" and customer.paid["paid_at"]
-    assert customer.paid["note_lang_map"] != {"en": NOTE}
-    paid_at = customer.paid["paid_at"]
+    assert paid["paid_at"] and paid["note_lang_map"] != {"en": NOTE}
+    paid_at = paid["paid_at"]
 
     invoice = the_invoice(enlivy_emulator)
     assert (invoice["status"], invoice["paid_at"]) == ("paid", paid_at), invoice
@@ -149,12 +163,8 @@ def test_partial_payment_between_read_and_write_is_found_in_the_trail_and_restor
     event trail does, and names the status to put back."""
     invoice_id = seed_invoice(enlivy_emulator)
     enlivy_emulator.add_fault("PUT", invoice_path(invoice_id), "delay", delay_ms=HOLD_MS)
-    with Customer(
-        enlivy_emulator.base_url, invoice_id, method="PUT", count=1, status="payment_partial"
-    ) as customer:
-        states, _ = run(update_dag(invoice_id, failures), logical_date=NOV_1)
-    assert customer.error is None and customer.paid is not None
-    assert customer.paid["status"] == "payment_partial" and customer.paid["note_lang_map"] != {"en": NOTE}
+    states, paid = run_while_customer_pays(enlivy_emulator, invoice_id, failures, status="payment_partial")
+    assert paid["note_lang_map"] != {"en": NOTE}  # paid before our PUT was applied
 
     invoice = the_invoice(enlivy_emulator)
     assert (invoice["status"], invoice["paid_at"]) == ("payment_partial", None)
@@ -176,11 +186,9 @@ def test_without_a_readable_trail_paid_at_still_reveals_the_payment(
     invoice_id = seed_invoice(enlivy_emulator)
     enlivy_emulator.add_fault("GET", "/organizations/*/invoices/event-trails", "error", status=403, times=10)
     enlivy_emulator.add_fault("PUT", invoice_path(invoice_id), "delay", delay_ms=HOLD_MS)
-    with Customer(enlivy_emulator.base_url, invoice_id, method="PUT", count=1) as customer:
-        states, _ = run(update_dag(invoice_id, failures), logical_date=NOV_1)
-    assert customer.error is None and customer.paid is not None
+    states, paid = run_while_customer_pays(enlivy_emulator, invoice_id, failures)
     invoice = the_invoice(enlivy_emulator)
-    assert (invoice["status"], invoice["paid_at"]) == ("paid", customer.paid["paid_at"])
+    assert (invoice["status"], invoice["paid_at"]) == ("paid", paid["paid_at"])
     assert states == {"update": "failed"}
     assert "restored: status 'paid'" in failures.text(), failures.text()
     assert enlivy_emulator.request_count("GET", "/organizations/{org}/invoices/event-trails") == 1  # refused
@@ -192,10 +200,8 @@ def test_a_failed_restore_says_how_to_fix_it_and_a_rerun_does_not_confirm_the_da
     invoice_id = seed_invoice(enlivy_emulator)
     enlivy_emulator.add_fault("PUT", invoice_path(invoice_id), "delay", delay_ms=HOLD_MS)  # the update, held
     enlivy_emulator.add_fault("PUT", invoice_path(invoice_id), "error", status=422)  # the restore, refused
-    with Customer(enlivy_emulator.base_url, invoice_id, method="PUT", count=1) as customer:
-        states, _ = run(update_dag(invoice_id, failures), logical_date=NOV_1)
-    assert customer.error is None and customer.paid is not None
-    paid_at = customer.paid["paid_at"]
+    states, paid = run_while_customer_pays(enlivy_emulator, invoice_id, failures)
+    paid_at = paid["paid_at"]
     assert states == {"update": "failed"}
     message = failures.text()
     assert "restored: FAILED (EnlivyValidationError: PUT " in message, message
@@ -218,13 +224,10 @@ def test_payment_between_write_and_read_back_fails_loudly_without_a_restore(
     # The first GET (the status check) passes at once; the second (the read-back after the PUT) is held.
     enlivy_emulator.add_fault("GET", invoice_path(invoice_id), "delay", delay_ms=0)
     enlivy_emulator.add_fault("GET", invoice_path(invoice_id), "delay", delay_ms=HOLD_MS)
-    with Customer(enlivy_emulator.base_url, invoice_id, method="GET", count=2) as customer:
-        states, _ = run(update_dag(invoice_id, failures), logical_date=NOV_1)
-
-    assert customer.error is None and customer.paid is not None
-    assert customer.paid["note_lang_map"] == {"en": NOTE}  # our write was already stored, then the payment
+    states, paid = run_while_customer_pays(enlivy_emulator, invoice_id, failures, method="GET", count=2)
+    assert paid["note_lang_map"] == {"en": NOTE}  # our write was already stored, then the payment
     invoice = the_invoice(enlivy_emulator)
-    assert (invoice["status"], invoice["paid_at"]) == ("paid", customer.paid["paid_at"])
+    assert (invoice["status"], invoice["paid_at"]) == ("paid", paid["paid_at"])
     assert states == {"update": "failed"}
     assert [kind for _, kind, _ in failures.seen] == ["AirflowFailException"]
     message = failures.text()
