@@ -116,6 +116,11 @@ def run_while_customer_pays(
     return states, customer.paid
 
 
+def assert_says(message: str, *parts: str) -> None:
+    for part in parts:
+        assert part in message, message
+
+
 def the_invoice(emulator: EmulatorHandle) -> dict[str, Any]:
     [invoice] = emulator.live_invoices()
     return invoice
@@ -140,8 +145,8 @@ def test_payment_between_read_and_write_is_restored_and_fails_loudly(
     assert (invoice["status"], invoice["paid_at"]) == ("paid", paid_at), invoice
     assert states == {"update": "failed"}
     assert [(task, kind) for task, kind, _ in failures.seen] == [("update", "AirflowFailException")]
-    message = failures.text()
-    for part in (
+    assert_says(
+        failures.text(),
         invoice_id,
         f"was paid while this task updated it: a payment (status 'paid', paid_at '{paid_at}') landed "
         "between our read and our write",
@@ -150,8 +155,7 @@ def test_payment_between_read_and_write_is_restored_and_fails_loudly(
         f"found after: status 'overdue', paid_at '{paid_at}'",
         f"restored: status 'paid', paid_at '{paid_at}'",
         "the other fields we wrote stay (note_lang_map)",
-    ):
-        assert part in message, message
+    )
     # The restore went out under its own key, derived from the update's.
     assert put_keys(enlivy_emulator) == [UPDATE_KEY, restore_key(UPDATE_KEY)]
 
@@ -170,13 +174,12 @@ def test_partial_payment_between_read_and_write_is_found_in_the_trail_and_restor
     assert (invoice["status"], invoice["paid_at"]) == ("payment_partial", None)
     assert states == {"update": "failed"}
     assert [kind for _, kind, _ in failures.seen] == ["AirflowFailException"]
-    message = failures.text()
-    for part in (
+    assert_says(
+        failures.text(),
         "a payment (status 'payment_partial', paid_at None) landed between our read and our write",
         "found after: status 'overdue', paid_at None",
         "restored: status 'payment_partial', paid_at None",
-    ):
-        assert part in message, message
+    )
     assert put_keys(enlivy_emulator) == [UPDATE_KEY, restore_key(UPDATE_KEY)]
 
 
