@@ -128,7 +128,7 @@ def run_at_once(*runs: tuple[DAG, dict[str, Any]]) -> list[tuple[dict[str, str],
     for process in processes:
         process.start()
     try:
-        reports = dict(queue.get(timeout=240) for _ in processes)
+        reports = dict(queue.get(timeout=600) for _ in processes)  # each run reports, even when it fails
     finally:
         for process in processes:
             process.join(timeout=30)

@@ -11,6 +11,7 @@ from collections import Counter
 from typing import Any
 
 import pendulum
+import pytest
 from invoice_support import (
     CONSULTING,
     CUSTOMERS,
@@ -31,6 +32,21 @@ from enlivy_provider.operators.invoices import EnlivyCreateInvoiceOperator, Enli
 LOOKUPS = "/organizations/*/invoices"  # GET: the existence lookup; POST: the create
 NOV_1 = pendulum.datetime(2026, 11, 1, tz="UTC")
 NOV_2 = NOV_1.add(days=1)
+
+
+# On a loaded machine one run's process may reach the race minutes after the other's: the barrier, and the
+# held run's client (its read timeout), wait long enough for it, or a timed-out lookup would be sent again.
+PATIENCE_S = 240
+
+
+@pytest.fixture(autouse=True)
+def _patient_client(connection_extra: Any) -> None:
+    connection_extra(timeout=PATIENCE_S + 30)
+
+
+def hold_lookups(emulator: Any, parties: int) -> None:
+    """Hold the existence lookups' answers until ``parties`` of them were handled: every run sees no invoice."""
+    emulator.add_fault("GET", LOOKUPS, "barrier", parties=parties, delay_ms=PATIENCE_S * 1000)
 
 
 def create_dag(name: str, quantity: int = 1, **kwargs: Any) -> Any:
@@ -71,7 +87,7 @@ def outcomes(*summaries: dict[str, Any]) -> list[str]:
 def test_two_runs_billing_one_customer_and_month_at_once_create_one_invoice(enlivy_emulator: Any) -> None:
     # A scheduled run and a manual run of the same month, in two processes, both past the lookup before
     # either creates: the billing's key is the same in both, so the server keeps one invoice.
-    enlivy_emulator.add_fault("GET", LOOKUPS, "barrier", parties=2)
+    hold_lookups(enlivy_emulator, 2)
     dag = create_dag("race_single")
     (states_a, out_a), (states_b, out_b) = run_at_once(
         (dag, {"logical_date": NOV_1}), (dag, {"logical_date": NOV_2})
@@ -83,7 +99,7 @@ def test_two_runs_billing_one_customer_and_month_at_once_create_one_invoice(enli
 
 
 def test_two_bulk_runs_billing_six_customers_at_once_create_six_invoices(enlivy_emulator: Any) -> None:
-    enlivy_emulator.add_fault("GET", LOOKUPS, "barrier", parties=2 * len(CUSTOMERS))
+    hold_lookups(enlivy_emulator, 2 * len(CUSTOMERS))
     dag = bulk_dag("race_bulk")
     (states_a, out_a), (states_b, out_b) = run_at_once(
         (dag, {"logical_date": NOV_1}), (dag, {"logical_date": NOV_2})
@@ -102,7 +118,7 @@ def test_racing_runs_with_different_inputs_create_one_and_fail_the_other_naming_
 ) -> None:
     # The inputs changed between the runs (quantity 1 vs 2) but the billing is the same: one invoice, and the
     # other run fails without retries, naming it, instead of billing the month twice.
-    enlivy_emulator.add_fault("GET", LOOKUPS, "barrier", parties=2)
+    hold_lookups(enlivy_emulator, 2)
     one, two = create_dag("race_changed_a", quantity=1), create_dag("race_changed_b", quantity=2)
     two.task_dict["create"].billing_key = one.task_dict["create"].billing_key = "platform-fee"
     (states_a, out_a), (states_b, out_b) = run_at_once(
