@@ -26,6 +26,21 @@ class Caught:
         self.exceptions.append(context["exception"])
 
 
+def create_dag(name: str, failed: Caught, **task_args: Any) -> Any:
+    """One EnlivyCreateInvoiceOperator ``create`` billing October for the first demo customer."""
+    with make_dag(new_dag_id(name)) as dag:
+        EnlivyCreateInvoiceOperator(
+            task_id="create",
+            customer=CUSTOMERS[0],
+            line_items=[LINE],
+            invoice={"currency": "EUR"},
+            billing_period=OCTOBER,
+            on_failure_callback=failed,
+            **task_args,
+        )
+    return dag
+
+
 def all_xcom_values(dag_run: Any) -> str:
     """Every XCom of the run (any task, any key), as JSON text."""
     from airflow.models.xcom import XComModel
@@ -56,18 +71,7 @@ def test_single_create_failure_shows_no_token(
     token = enlivy_emulator.token
     enlivy_emulator.add_fault(method, path, "error", status=status, body=ECHO_BODY, headers=ECHO_HEADERS)
     failed = Caught()
-    with make_dag(new_dag_id("token_echo")) as dag:
-        EnlivyCreateInvoiceOperator(
-            task_id="create",
-            customer=CUSTOMERS[0],
-            line_items=[LINE],
-            invoice={"currency": "EUR"},
-            billing_period=OCTOBER,
-            retries=2,
-            retry_delay=dt.timedelta(0),
-            on_failure_callback=failed,
-        )
-    states, dag_run = run(dag)
+    states, dag_run = run(create_dag("token_echo", failed, retries=2, retry_delay=dt.timedelta(0)))
     log = "\n".join(capfd.readouterr())
 
     assert states == {"create": "failed"} and try_numbers(dag_run) == {"create": 1}  # 4xx: no retry
@@ -113,15 +117,7 @@ def test_a_connection_error_in_a_task_keeps_no_request_headers(
     connection_extra(max_retries=0)
     enlivy_emulator.add_fault("GET", "/organizations/*/users/*", "drop_before_commit", times=5)
     failed = Caught()
-    with make_dag(new_dag_id("token_echo_connection")) as dag:
-        EnlivyCreateInvoiceOperator(
-            task_id="create",
-            customer=CUSTOMERS[0],
-            line_items=[LINE],
-            invoice={"currency": "EUR"},
-            on_failure_callback=failed,
-        )
-    states, dag_run = run(dag)
+    states, dag_run = run(create_dag("token_echo_connection", failed))
     log = "\n".join(capfd.readouterr())
 
     assert states == {"create": "failed"}
