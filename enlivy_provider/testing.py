@@ -116,19 +116,25 @@ class EmulatorHandle:
         delay_ms: int | None = None,
         times: int | None = None,
         parties: int | None = None,
+        body: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> str:
-        """Script a fault (docs/emulator.md); ``times`` defaults to 1 (a barrier: its ``parties``)."""
-        body: dict[str, Any] = {"method": method, "path": path, "action": action}
+        """Script a fault (docs/emulator.md); ``times`` defaults to 1 (a barrier: its ``parties``).
+        ``body``/``headers``: the ``error`` answer's JSON body and extra headers, where ``{token}`` and
+        ``{token_secret}`` become the request's bearer token and its secret."""
+        spec: dict[str, Any] = {"method": method, "path": path, "action": action}
         for name, value in (
             ("status", status),
             ("retry_after", retry_after),
             ("delay_ms", delay_ms),
             ("times", times),
             ("parties", parties),
+            ("body", body),
+            ("headers", headers),
         ):
             if value is not None:
-                body[name] = value
-        return str(self._admin("POST", "/faults", body)["id"])
+                spec[name] = value
+        return str(self._admin("POST", "/faults", spec)["id"])
 
     def clear_faults(self) -> None:
         self._admin("DELETE", "/faults")

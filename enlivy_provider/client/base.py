@@ -86,8 +86,8 @@ class BaseEnlivyClient:
         return self._settings.organization_id
 
     def _secrets(self) -> tuple[str, ...]:
-        """Strings to mask in anything the client puts into an exception."""
-        return tuple(s for s in (*self._settings.secrets, self._token) if s)
+        """Strings to mask in anything the client puts into an exception (credentials and token secrets)."""
+        return (*self._settings.secrets, *core.secret_forms(self._token))
 
     def _login_request(self) -> core.PreparedRequest:
         assert self._settings.email and self._settings.password

@@ -556,10 +556,24 @@ class Page:
 # Errors (§14)
 
 
+# The secret part of an ``N|secret`` token shorter than this is not masked on its own: it would not be a real
+# token's (Enlivy's are 40 characters), and masking a few common characters would garble every message.
+MIN_SECRET_PART = 8
+
+
+def secret_forms(credential: str | None) -> tuple[str, ...]:
+    """What to hide of a credential: itself and, for an API token ``N|secret``, the secret alone — a server
+    may echo either (and ``N|`` is often dropped or percent-encoded in what it echoes)."""
+    if not credential:
+        return ()
+    _, bar, secret = credential.partition("|")
+    return (credential, secret) if bar and len(secret) >= MIN_SECRET_PART else (credential,)
+
+
 def redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
+    # Longest first: the whole token becomes "***", not "1|***".
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, "***")
     return text
 
 
@@ -578,8 +592,10 @@ def error_from_response(response: ApiResponse, secrets: Sequence[str] = ()) -> E
     try:
         body = response.json()
     except EnlivyError:
-        body = response.text[:500]
+        body = response.text
     body = _redact_value(body, secrets)
+    if isinstance(body, str):
+        body = body[:500]  # cut after redacting: a cut through a token would leave part of it unmasked
     message = ""
     field_errors: dict[str, list[str]] = {}
     if isinstance(body, dict):
@@ -591,7 +607,7 @@ def error_from_response(response: ApiResponse, secrets: Sequence[str] = ()) -> E
                 for name, msgs in raw_errors.items()
             }
     message = message or f"API error: HTTP {response.status_code}"
-    headers = dict(response.headers)
+    headers = _redact_value(dict(response.headers), secrets)  # a server may echo credentials in headers too
     kwargs: dict[str, Any] = {
         "status": response.status_code,
         "message": message,
@@ -611,11 +627,11 @@ def error_from_response(response: ApiResponse, secrets: Sequence[str] = ()) -> E
 def connection_error(
     request: PreparedRequest, exc: BaseException, secrets: Sequence[str] = (), attempts: int = 1
 ) -> EnlivyError:
+    """The error of a request that got no complete answer. The transport's exception is described, not kept
+    as the cause: it holds the request it failed on, Authorization header included."""
     tried = f" (after {attempts} attempts)" if attempts > 1 else ""
     reason = redact(f"{type(exc).__name__}: {exc}{tried}", secrets)
-    error = EnlivyConnectionError(request.method, request.path, reason)
-    error.__cause__ = exc
-    return error
+    return EnlivyConnectionError(request.method, request.path, reason)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -784,7 +800,7 @@ class ClientSettings:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        return tuple(s for s in (self.token, self.password) if s)
+        return (*secret_forms(self.token), *secret_forms(self.password))
 
 
 def login_request(email: str, password: str) -> PreparedRequest:

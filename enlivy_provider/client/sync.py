@@ -363,10 +363,10 @@ class EnlivyClient(BaseEnlivyClient):
     def get_customer(self, customer_id: str, include: Include = None) -> dict[str, Any]:
         return self._record(self._endpoints.get_customer(customer_id, include))
 
-    def find_customer_by_email(self, email: str) -> dict[str, Any] | None:
-        """The organization user with this email (case-insensitive), or None."""
+    def find_customer_by_email(self, email: str, include: Include = None) -> dict[str, Any] | None:
+        """The organization user with this email (case-insensitive), or None; ``include`` as for get_customer."""
         wanted = email.strip().lower()
-        for user in self.list_customers(email=email.strip()):
+        for user in self.list_customers(email=email.strip(), include=include):
             if str(user.get("email") or "").lower() == wanted:
                 return user
         return None

@@ -55,6 +55,10 @@ class Fault:
     times: int  # remaining
     hits: int = 0
     parties: int | None = None  # barrier: how many requests are held until they can go on together
+    # ``error`` only: the answer's JSON body and extra headers, with ``{token}`` / ``{token_secret}`` filled
+    # from the request's bearer token — to test that clients keep a server's echo of it out of sight.
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] | None = None
 
     def matches(self, method: str, path: str) -> bool:
         return self.times > 0 and self.method in ("*", method) and fnmatch.fnmatchcase(path, self.path)
@@ -97,6 +101,15 @@ class FaultBook:
         times = spec.get("times", (values["parties"] or 2) if action == "barrier" else 1)
         if isinstance(times, bool) or not isinstance(times, int) or times < 1:
             errors["times"] = ["The times must be a positive integer."]
+        body, headers = spec.get("body"), spec.get("headers")
+        if body is not None and (action != "error" or not isinstance(body, dict)):
+            errors["body"] = ["The body must be a JSON object, for the error action."]
+        if headers is not None and (
+            action != "error"
+            or not isinstance(headers, dict)
+            or not all(isinstance(v, str) for v in headers.values())
+        ):
+            errors["headers"] = ["The headers must be an object of strings, for the error action."]
         if errors:
             raise ValueError(errors)
         fault = Fault(
@@ -109,6 +122,8 @@ class FaultBook:
             delay_ms=values["delay_ms"],
             times=int(times),
             parties=values["parties"],
+            body=body,
+            headers=headers,
         )
         with self._lock:
             self._faults.append(fault)
@@ -187,6 +202,25 @@ async def drop_connection(send: Send) -> None:
     await send({"type": "http.response.body", "body": b"{", "more_body": True})
 
 
+def _bearer_token(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            text = bytes(value).decode("latin-1")
+            return text[7:] if text[:7].lower() == "bearer " else text
+    return ""
+
+
+def fill_token(value: Any, token: str) -> Any:
+    """``value`` with ``{token}`` and ``{token_secret}`` (the part after ``N|``) replaced in every string."""
+    if isinstance(value, str):
+        return value.replace("{token}", token).replace("{token_secret}", token.split("|", 1)[-1])
+    if isinstance(value, dict):
+        return {key: fill_token(item, token) for key, item in value.items()}
+    if isinstance(value, list):
+        return [fill_token(item, token) for item in value]
+    return value
+
+
 def route_template(app: FastAPI, scope: Scope) -> str:
     """The FastAPI path template that serves this request (the raw path when none does)."""
     partial = None
@@ -262,7 +296,12 @@ class ChaosMiddleware:
         if fault is not None:
             if fault.action == "error":
                 status = fault.status or 503
-                await send_json(answer, status, {"message": f"Injected fault: HTTP {status}."})
+                token = _bearer_token(scope)
+                body = fill_token(fault.body, token) if fault.body else None
+                headers = fill_token(fault.headers, token) if fault.headers else None
+                await send_json(
+                    answer, status, body or {"message": f"Injected fault: HTTP {status}."}, headers
+                )
                 return
             if fault.action == "rate_limit":
                 headers = {"Retry-After": str(fault.retry_after if fault.retry_after is not None else 1)}

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 from airflow.sdk import BaseHook
 
 from enlivy_provider.client import AsyncEnlivyClient, EnlivyClient, EnlivyError
-from enlivy_provider.client.core import redact
+from enlivy_provider.client.core import redact, secret_forms
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -29,10 +29,13 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 
 def _mask(secret: str | None) -> None:
+    """Register a credential with Airflow's secrets masker: whole, and a token's secret part after ``N|``
+    on its own (a server may echo just that part)."""
     if secret:
         from airflow.sdk.log import mask_secret
 
-        mask_secret(secret)
+        for form in secret_forms(secret):
+            mask_secret(form)
 
 
 async def _amask(secret: str | None) -> None:
@@ -44,7 +47,8 @@ async def _amask(secret: str | None) -> None:
         _mask(secret)
         return
     # The sync mask_secret would talk to the supervisor with a blocking send from the event loop.
-    await amask_secret(secret)
+    for form in secret_forms(secret):
+        await amask_secret(form)
 
 
 def _as_bool(value: Any, name: str) -> bool:
@@ -228,7 +232,7 @@ class EnlivyHook(BaseHook):
         except EnlivyError as exc:  # already free of credentials
             return False, str(exc)
         except Exception as exc:
-            secrets = [self._conn.password] if self._conn is not None and self._conn.password else []
+            secrets = secret_forms(self._conn.password) if self._conn is not None else ()
             return False, redact(f"{type(exc).__name__}: {exc}", secrets)
         name = organization.get("name") or organization.get("id") or self.organization_id
         return True, f"Connected to organization {name}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 from enlivy_provider.invoices.errors import ValidationIssue, join_path
@@ -41,6 +42,37 @@ def parse_date(value: object) -> dt.date | None:
             return dt.date.fromisoformat(text[:10])
         except ValueError:
             return None
+    return None
+
+
+# The shape the invoice schema accepts for dates and datetimes (YYYY-MM-DD[THH:MM[:SS[.f]][zone]]). A text in
+# this shape can still name no real moment: 2026-02-30, 2026-09-31, 24:30.
+_ISO_DATE_OR_DATETIME = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(?:Z|[+-](\d{2}):?(\d{2}))?)?",
+    re.ASCII,
+)
+
+
+def calendar_problem(value: object) -> str | None:
+    """Why a date/datetime text in the ISO shape is no real day or time (a message that can follow a field
+    path), or None — also for anything not in that shape, which the schema reports."""
+    if not isinstance(value, str):
+        return None
+    match = _ISO_DATE_OR_DATETIME.fullmatch(value.strip())
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, zone_hours, zone_minutes = match.groups()
+    try:
+        dt.date(int(year), int(month), int(day))
+    except ValueError as exc:
+        return f"must be a real calendar date (got {value!r}: {exc})"
+    if hour is not None:
+        try:
+            dt.time(int(hour), int(minute), int(second or 0))
+        except ValueError as exc:
+            return f"must be a real time of day (got {value!r}: {exc})"
+    if zone_hours is not None and (int(zone_hours) > 23 or int(zone_minutes) > 59):
+        return f"must have a real UTC offset, at most ±23:59 (got {value!r})"
     return None
 
 
@@ -92,7 +124,8 @@ def parse_billing_period(
             continue
         parsed = parse_date(raw)
         if parsed is None:
-            issues.append(ValidationIssue(join_path(path, key), f"must be a date YYYY-MM-DD (got {raw!r})"))
+            problem = calendar_problem(raw) or f"must be a date YYYY-MM-DD (got {raw!r})"
+            issues.append(ValidationIssue(join_path(path, key), problem))
         else:
             dates[key] = parsed
     if not issues and dates["end"] < dates["start"]:

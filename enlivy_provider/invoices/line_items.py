@@ -23,8 +23,13 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from enlivy_provider.invoices.billing_period import BillingPeriod, parse_billing_period, parse_date
-from enlivy_provider.invoices.decimals import NotADecimalError, to_decimal
+from enlivy_provider.invoices.billing_period import (
+    BillingPeriod,
+    calendar_problem,
+    parse_billing_period,
+    parse_date,
+)
+from enlivy_provider.invoices.decimals import NotADecimalError, to_decimal, whole_number
 from enlivy_provider.invoices.errors import ValidationIssue, join_path, merge_issues, raise_if_issues
 from enlivy_provider.invoices.schema import schema_issues
 
@@ -98,8 +103,8 @@ def normalise_line_item(
 
     if "order" in item:
         order = item["order"]
-        if isinstance(order, str) and order.strip().isdigit():
-            item["order"] = int(order.strip())
+        if isinstance(order, str) and whole_number(order) is not None:
+            item["order"] = whole_number(order)
     else:
         item["order"] = position
 
@@ -158,6 +163,9 @@ def _normalise_period(
         value = item.get(field)
         if isinstance(value, dt.date | dt.datetime):
             item[field] = (value.date() if isinstance(value, dt.datetime) else value).isoformat()
+        problem = calendar_problem(item.get(field))  # more precise than the schema's "must be a date"
+        if problem:
+            issues.append(ValidationIssue(join_path(path, field), problem))
 
     if flag is False:
         for field in ("billing_period_started_at", "billing_period_ended_at"):

@@ -46,24 +46,48 @@ def load_catalog(client: EnlivyClient) -> Catalog:
     )
 
 
+# Enlivy refuses to invoice a user whose role has can_be_invoiced false (e.g. staff); the operators ask for the
+# role (include=user_role) and find that before writing.
+CUSTOMER_INCLUDE = "user_role"
+
+
+def role_refusing_invoices(customer: Mapping[str, Any]) -> str | None:
+    """The name of the customer's role when that role may not be invoiced, else None (also when the record
+    came without its role)."""
+    role = customer.get("user_role")
+    if isinstance(role, Mapping) and role.get("can_be_invoiced") is False:
+        return str(role.get("name") or role.get("id") or "")
+    return None
+
+
+def _not_invoiceable(where: str, customer_id: str, role: str) -> ValidationIssue:
+    return ValidationIssue(where, f"customer {customer_id} cannot be invoiced (its role {role!r} may not)")
+
+
 def resolve_customer(
     client: EnlivyClient, ref: CustomerRef, *, path: str = ""
 ) -> tuple[str | None, list[ValidationIssue]]:
-    """One customer's id: check an id exists, or look an email up. Issues name ``<path>.customer``."""
+    """One customer's id: check an id exists (and may be invoiced), or look an email up. Issues name
+    ``<path>.customer``."""
     where = join_path(path, "customer")
     if ref.id is not None:
         try:
-            record = client.get_customer(ref.id)
+            record = client.get_customer(ref.id, include=CUSTOMER_INCLUDE)
         except EnlivyNotFoundError:
             return None, [ValidationIssue(where, f"no customer {ref.id} in this organization")]
         if record.get("deleted_at"):
             return None, [ValidationIssue(where, f"customer {ref.id} is deleted")]
-        return ref.id, []
-    assert ref.email is not None
-    found = client.find_customer_by_email(ref.email)
-    if found is None or found.get("deleted_at"):
-        return None, [ValidationIssue(where, f"no customer with email {ref.email} in this organization")]
-    return str(found["id"]), []
+    else:
+        assert ref.email is not None
+        found = client.find_customer_by_email(ref.email, include=CUSTOMER_INCLUDE)
+        if found is None or found.get("deleted_at"):
+            return None, [ValidationIssue(where, f"no customer with email {ref.email} in this organization")]
+        record = found
+    customer_id = str(record.get("id") or ref.id)
+    role = role_refusing_invoices(record)
+    if role is not None:
+        return None, [_not_invoiceable(where, customer_id, role)]
+    return customer_id, []
 
 
 class CustomerDirectory:
@@ -77,18 +101,17 @@ class CustomerDirectory:
             if customer.get("deleted_at"):
                 continue
             self._ids.add(str(customer["id"]))
-            role = customer.get("user_role")
-            if isinstance(role, Mapping) and role.get("can_be_invoiced") is False:
-                self._not_invoiceable[str(customer["id"])] = str(role.get("name") or role.get("id") or "")
+            role = role_refusing_invoices(customer)
+            if role is not None:
+                self._not_invoiceable[str(customer["id"])] = role
             email = customer.get("email")
             if email:
                 self._emails.setdefault(str(email).strip().lower(), str(customer["id"]))
 
     @classmethod
     def fetch(cls, client: EnlivyClient) -> CustomerDirectory:
-        # With their roles: Enlivy refuses to invoice a user whose role has can_be_invoiced false (e.g. staff),
-        # and a bulk run must find that before its first write, not half-way.
-        return cls(client.list_customers(per_page=50, include="user_role"))
+        # With their roles: a bulk run must find a customer it may not invoice before its first write.
+        return cls(client.list_customers(per_page=50, include=CUSTOMER_INCLUDE))
 
     def resolve(self, ref: CustomerRef, *, path: str = "") -> tuple[str | None, list[ValidationIssue]]:
         where = join_path(path, "customer")
@@ -104,10 +127,7 @@ class CustomerDirectory:
                     ValidationIssue(where, f"no customer with email {ref.email} in this organization")
                 ]
         if found in self._not_invoiceable:
-            role = self._not_invoiceable[found]
-            return None, [
-                ValidationIssue(where, f"customer {found} cannot be invoiced (its role {role!r} may not)")
-            ]
+            return None, [_not_invoiceable(where, found, self._not_invoiceable[found])]
         return found, []
 
 

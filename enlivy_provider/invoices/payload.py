@@ -20,7 +20,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from enlivy_provider.invoices.billing_period import BillingPeriod, parse_billing_period, parse_date
+from enlivy_provider.invoices.billing_period import (
+    BillingPeriod,
+    calendar_problem,
+    parse_billing_period,
+    parse_date,
+)
+from enlivy_provider.invoices.decimals import has_foreign_digits, whole_number
 from enlivy_provider.invoices.errors import ValidationIssue, join_path, merge_issues
 from enlivy_provider.invoices.line_items import normalise_line_items
 from enlivy_provider.invoices.schema import schema_issues
@@ -92,14 +98,18 @@ def normalise_invoice_fields(
         value = fields.get(key)
         if isinstance(value, dt.date):  # datetime is a date too
             fields[key] = value.isoformat()
+        problem = calendar_problem(fields.get(key))  # the schema checks the shape only, not the calendar
+        if problem:
+            issues.append(ValidationIssue(join_path(path, key), problem))
 
     if "due_in_days" in fields:
         raw_days = fields.pop("due_in_days")
         days = _non_negative_int(raw_days)
         if days is None:
+            digits = " written with the digits 0-9" if has_foreign_digits(str(raw_days)) else ""
             issues.append(
                 ValidationIssue(
-                    join_path(path, "due_in_days"), f"must be a whole number >= 0 (got {raw_days!r})"
+                    join_path(path, "due_in_days"), f"must be a whole number >= 0{digits} (got {raw_days!r})"
                 )
             )
         elif "due_at" in fields:
@@ -219,6 +229,6 @@ def _non_negative_int(value: object) -> int | None:
         return None
     if isinstance(value, int):
         return value if value >= 0 else None
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
+    if isinstance(value, str):
+        return whole_number(value)
     return None

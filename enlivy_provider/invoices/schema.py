@@ -7,6 +7,7 @@ is an exact "at most 2 decimal places" rule (no binary float noise on either sid
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from decimal import MAX_EMAX, MIN_EMIN, Decimal, localcontext
 from functools import cache
@@ -37,7 +38,12 @@ def _multiple_of(
 ) -> Iterator[ValidationError]:
     """``multipleOf`` in exact decimal arithmetic at any magnitude. jsonschema's own computes ``instance % step``
     in the default 28-digit context, which raises ``decimal.InvalidOperation`` for a huge amount (``1e30``)
-    instead of reporting it; the range keywords (``maximum``) report such values."""
+    instead of reporting it; the range keywords (``maximum``) report such values. A float (a caller that did not
+    normalise) is compared through its shortest repr; ``float % Decimal`` would raise ``TypeError``."""
+    if isinstance(instance, float) and isinstance(step, Decimal):
+        if not math.isfinite(instance):
+            return  # not a number at all: the normalisation reports it with its path
+        instance = Decimal(repr(instance))
     if not (isinstance(instance, Decimal) and isinstance(step, Decimal)):
         yield from _DEFAULT_MULTIPLE_OF(validator, step, instance, schema)
         return

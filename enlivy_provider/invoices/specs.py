@@ -10,13 +10,13 @@ import datetime as dt
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from enlivy_provider.invoices.billing_identity import check_billing_key
 from enlivy_provider.invoices.billing_period import BillingPeriod, parse_billing_period
 from enlivy_provider.invoices.customer import CustomerRef, parse_customer
 from enlivy_provider.invoices.errors import ValidationIssue, join_path
+from enlivy_provider.invoices.jsontext import loads_strict
 from enlivy_provider.invoices.payload import InvoiceDraft, build_invoice_draft
 
 SPEC_KEYS = ("customer", "line_items", "invoice", "billing_period", "billing_key", "key")
@@ -65,7 +65,8 @@ class SpecResult:
 def parse_json_input(value: object, path: str) -> tuple[object, list[ValidationIssue]]:
     """A rendered string (a ``.json``/``.json.j2`` template, or Jinja producing JSON) becomes data.
 
-    Numbers with a fraction are parsed as Decimal, so ``12.10`` stays ``12.10``.
+    Numbers with a fraction are parsed as Decimal, so ``12.10`` stays ``12.10``; ``NaN``/``Infinity`` and keys
+    given twice in one object are refused with their paths (see :mod:`enlivy_provider.invoices.jsontext`).
     """
     if not isinstance(value, str):
         return value, []
@@ -73,7 +74,7 @@ def parse_json_input(value: object, path: str) -> tuple[object, list[ValidationI
     if not text:
         return None, [ValidationIssue(path, "rendered to an empty string")]
     try:
-        return json.loads(text, parse_float=Decimal), []
+        return loads_strict(text, path)
     except json.JSONDecodeError as exc:
         return None, [ValidationIssue(path, f"is not valid JSON after rendering ({exc.msg} at line {exc.lineno} "
                                             f"column {exc.colno})")]  # fmt: skip

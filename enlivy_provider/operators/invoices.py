@@ -28,6 +28,7 @@ from enlivy_provider.invoices.billing_identity import (
     default_billing_key,
 )
 from enlivy_provider.invoices.billing_period import BillingPeriod
+from enlivy_provider.invoices.decimals import non_finite_issues
 from enlivy_provider.invoices.errors import (
     InvoiceValidationError,
     ValidationIssue,
@@ -104,10 +105,16 @@ class _EnlivyInvoiceOperator(BaseOperator):
     enlivy_conn_id: str
 
     def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
-        """Render field by field so a template error names its field and fails without retries."""
+        """Render field by field so a template error names its field and fails without retries.
+
+        A float NaN/Infinity in a rendered field is refused here, naming its path: Airflow uploads the rendered
+        fields as JSON right after this method returns, and that upload fails on such a float with an error
+        that names no field and is retried.
+        """
         if not jinja_env:
             jinja_env = self.get_template_env()
         seen: set[int] = set()
+        issues: list[ValidationIssue] = []
         for field in self.template_fields:
             try:
                 self._do_render_template_fields(self, (field,), context, jinja_env, seen)
@@ -115,6 +122,9 @@ class _EnlivyInvoiceOperator(BaseOperator):
                 kind = type(exc).__name__
                 where = f" (line {exc.lineno})" if isinstance(exc, jinja2.TemplateSyntaxError) else ""
                 raise AirflowFailException(f"{field}: template error{where}: {kind}: {exc}") from None
+            issues += non_finite_issues(getattr(self, field, None), field)
+        if issues:
+            raise AirflowFailException(f"task {self.task_id}: {InvoiceValidationError(issues)}")
 
     def execute(self, context: Context) -> dict[str, Any]:
         self._hooks: list[EnlivyHook] = []

@@ -34,6 +34,7 @@ from enlivy_provider.invoice_status import (
 from enlivy_provider.triggers.invoice_status import EnlivyInvoiceStatusTrigger, InvoiceStatusEvent
 
 if TYPE_CHECKING:
+    import jinja2
     from airflow.sdk import Context
 
     from enlivy_provider.hooks.enlivy import EnlivyHook
@@ -90,6 +91,22 @@ class EnlivyInvoiceStatusSensor(BaseSensorOperator):
 
     # ------------------------------------------------------------------------------------ rendered arguments
 
+    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
+        super().render_template_fields(context, jinja_env)
+        # Checked right after rendering: Airflow uploads the rendered fields next, and that upload breaks on a
+        # value such as a float NaN with an error that names no argument and is retried.
+        self._checked_ids()
+
+    def _checked_ids(self) -> list[str]:
+        """The invoice ids, with every argument checked; a wrong one fails the task without retries (retrying
+        cannot fix a DAG's arguments), naming the argument."""
+        try:
+            ids = self._ids()
+            self._statuses()
+        except (TypeError, ValueError) as exc:
+            raise AirflowFailException(str(exc)) from None
+        return ids
+
     def _ids(self) -> list[str]:
         return normalize_invoice_ids(self.invoice_ids)
 
@@ -137,8 +154,7 @@ class EnlivyInvoiceStatusSensor(BaseSensorOperator):
     # ------------------------------------------------------------------------------------ execution
 
     def execute(self, context: Context) -> Any:
-        ids = self._ids()
-        self._statuses()  # validate before the first request
+        ids = self._checked_ids()  # before the first request
         if not ids:
             self.log.warning("invoice_ids is empty: nothing to wait for")
             return {}

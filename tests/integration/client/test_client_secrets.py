@@ -8,8 +8,15 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from secret_support import ECHO_BODY, ECHO_HEADERS, reachable_text, secret_of
 
-from enlivy_provider.client import AsyncEnlivyClient, EnlivyClient, EnlivyError
+from enlivy_provider.client import (
+    AsyncEnlivyClient,
+    EnlivyAPIError,
+    EnlivyClient,
+    EnlivyConnectionError,
+    EnlivyError,
+)
 from enlivy_provider.emulator.seed import DEMO_LOGIN_EMAIL, DEMO_LOGIN_PASSWORD
 
 
@@ -112,3 +119,83 @@ def test_async_client_keeps_the_token_out_too(
     assert len(raised) == 2
     assert token not in caplog.text
     assert token not in _everything_visible(raised)
+
+
+# --- A server that echoes the token (whole, or only its secret part after "N|") in an error answer ----------
+
+
+@pytest.mark.parametrize("status", [401, 422])
+def test_an_echoed_token_is_redacted_from_the_whole_exception(
+    client_factory: Callable[..., EnlivyClient],
+    enlivy_emulator: Any,
+    caplog: pytest.LogCaptureFixture,
+    status: int,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    token = enlivy_emulator.token
+    enlivy_emulator.add_fault(
+        "GET", "/organizations/*", "error", status=status, body=ECHO_BODY, headers=ECHO_HEADERS
+    )
+    with pytest.raises(EnlivyAPIError) as caught:
+        client_factory().get_organization()
+    error = caught.value
+
+    assert error.status == status
+    assert "Token *** is not allowed here (secret ***)" in str(error)  # the echo arrived, masked
+    assert error.field_errors == {"authorization": ["Bearer *** was revoked", "*** expired"]}
+    assert error.headers["x-debug-authorization"] == "Bearer ***"
+    visible = reachable_text(error) + caplog.text
+    assert token not in visible and secret_of(token) not in visible
+
+
+def test_a_connection_error_keeps_no_request_headers(
+    client_factory: Callable[..., EnlivyClient], enlivy_emulator: Any
+) -> None:
+    """A transport exception keeps the request it failed on, Authorization header included."""
+    token = enlivy_emulator.token
+    enlivy_emulator.add_fault("GET", "/organizations/*", "drop_before_commit", times=5)
+    with pytest.raises(EnlivyConnectionError) as caught:
+        client_factory(max_retries=1).get_organization()
+    visible = reachable_text(caught.value)
+    assert "connection error" in visible
+    assert token not in visible and secret_of(token) not in visible
+
+
+def test_the_async_client_redacts_an_echoed_token_too(enlivy_emulator: Any) -> None:
+    token = enlivy_emulator.token
+
+    async def scenario() -> list[BaseException]:
+        raised: list[BaseException] = []
+        async with AsyncEnlivyClient(
+            enlivy_emulator.base_url, token, organization_id=enlivy_emulator.org_id, max_retries=0
+        ) as api:
+            enlivy_emulator.add_fault(
+                "GET", "/organizations/*", "error", status=401, body=ECHO_BODY, headers=ECHO_HEADERS
+            )
+            enlivy_emulator.add_fault("GET", "/organizations/*", "drop_before_commit")
+            for _ in range(2):
+                try:
+                    await api.get_organization()
+                except EnlivyError as exc:
+                    raised.append(exc)
+        return raised
+
+    raised = asyncio.run(scenario())
+    assert [type(e).__name__ for e in raised] == ["EnlivyAuthenticationError", "EnlivyConnectionError"]
+    visible = "\n".join(reachable_text(error) for error in raised)
+    assert "***" in visible
+    assert token not in visible and secret_of(token) not in visible
+
+
+def test_login_credentials_echoed_in_an_error_are_redacted(
+    client_factory: Callable[..., EnlivyClient], enlivy_emulator: Any
+) -> None:
+    """With auth by login, the password (and the token the login returned) are masked the same way."""
+    enlivy_emulator.add_fault(
+        "GET", "/organizations/*", "error", status=422, body=ECHO_BODY, headers=ECHO_HEADERS
+    )
+    api = client_factory(token=None, email=DEMO_LOGIN_EMAIL, password=DEMO_LOGIN_PASSWORD)
+    with pytest.raises(EnlivyAPIError) as caught:
+        api.get_organization()
+    visible = reachable_text(caught.value)
+    assert enlivy_emulator.token not in visible and secret_of(enlivy_emulator.token) not in visible

@@ -33,6 +33,23 @@ def test_error_fault_writes_nothing(api: Api, enlivy_emulator: EmulatorHandle) -
     assert enlivy_emulator.invoices() == []
 
 
+def test_error_fault_can_echo_the_bearer_token(api: Api, enlivy_emulator: EmulatorHandle) -> None:
+    body = {"message": "Token {token} refused", "errors": {"token": ["{token_secret} is revoked"]}}
+    enlivy_emulator.add_fault(
+        "GET", INVOICES, "error", status=401, body=body, headers={"X-Echo": "Bearer {token}"}
+    )
+    response = api.list_invoices()
+    token = enlivy_emulator.token
+    assert response.status_code == 401
+    assert response.json() == {
+        "message": f"Token {token} refused",
+        "errors": {"token": [f"{token.split('|', 1)[1]} is revoked"]},
+    }
+    assert response.headers["X-Echo"] == f"Bearer {token}"
+    with pytest.raises(RuntimeError, match="The body must be a JSON object, for the error action"):
+        enlivy_emulator.add_fault("GET", INVOICES, "delay", body={"message": "x"})
+
+
 def test_rate_limit_fault_answers_429_with_retry_after(api: Api, enlivy_emulator: EmulatorHandle) -> None:
     enlivy_emulator.add_fault("*", INVOICES, "rate_limit", retry_after=7)
     response = api.list_invoices()

@@ -114,9 +114,12 @@ def test_token_is_registered_with_the_secrets_masker(
     enlivy_airflow_connection: Any, fresh_masker: Any
 ) -> None:
     token = enlivy_airflow_connection.token
+    secret = token.split("|", 1)[1]
     assert fresh_masker(f"Bearer {token}") == f"Bearer {token}"
     EnlivyHook().get_client()
     assert fresh_masker(f"Bearer {token}") == "Bearer ***"
+    # A server echoing only the part after "N|" is masked as well.
+    assert fresh_masker(f"token {secret} revoked") == "token *** revoked"
 
 
 def test_login_auth_from_the_connection(

@@ -51,6 +51,14 @@ def result(dag_run: Any, task_id: str, map_index: int = -1) -> Any:
     return xcom_result(dag_run, task_id, map_index)
 
 
+def try_numbers(dag_run: Any) -> dict[str, int]:
+    """{task_id: try_number} of a finished run: 1 means the task ran once (it was not retried)."""
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return {ti.task_id: ti.try_number for ti in dag_run.get_task_instances(session=session)}
+
+
 def xcom(dag_run: Any, task_id: str, key: str) -> Any:
     """Any XCom of a finished run (e.g. the extra link's ``_link_EnlivyInvoiceLink``, ``bulk_result``)."""
     from airflow.models.xcom import XComModel

@@ -189,6 +189,22 @@ def test_a_token_echoed_by_the_server_is_masked_in_the_error() -> None:
     assert TOKEN not in repr(error.field_errors)
 
 
+def test_a_token_is_hidden_whole_and_by_its_secret_part() -> None:
+    assert core.secret_forms(TOKEN) == (TOKEN, "supersecrettokenvalue")
+    assert core.secret_forms("1|abc") == ("1|abc",)  # too short to be a token's secret: masked whole only
+    assert core.secret_forms("account-password") == ("account-password",)
+    assert core.secret_forms(None) == ()
+    text = f"Bearer {TOKEN}; secret supersecrettokenvalue; %7Csupersecrettokenvalue"
+    assert core.redact(text, core.secret_forms(TOKEN)) == "Bearer ***; secret ***; %7C***"
+
+
+def test_a_long_non_json_body_is_masked_before_it_is_cut_short() -> None:
+    error = core.error_from_response(
+        _response(502, ("x" * 490 + TOKEN).encode()), secrets=core.secret_forms(TOKEN)
+    )
+    assert error.body == "x" * 490 + "***"  # not 490 x + "1|supersec"
+
+
 def test_a_transport_error_text_is_masked_too() -> None:
     error = core.connection_error(GET, OSError(f"bad header Bearer {TOKEN}"), secrets=(TOKEN,))
     assert TOKEN not in str(error)

@@ -106,4 +106,6 @@ def test_billing_period_from_the_data_interval_is_whole_days() -> None:
     _, issues = parse_billing_period("data_interval", data_interval=(start, start))
     assert "shorter than a day" in messages(issues)[0]
     _, issues = parse_billing_period({"start": "2026-02-30", "end": "2026-03-01"})
-    assert messages(issues) == ["billing_period.start: must be a date YYYY-MM-DD (got '2026-02-30')"]
+    assert messages(issues) == [
+        "billing_period.start: must be a real calendar date (got '2026-02-30': day is out of range for month)"
+    ]

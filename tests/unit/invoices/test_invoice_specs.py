@@ -22,6 +22,23 @@ def test_json_text_keeps_decimals_exact_and_reports_bad_json() -> None:
     assert str(issues[0]).startswith("line_items: is not valid JSON after rendering")
 
 
+def test_json_text_refuses_non_json_constants_and_repeated_keys_at_their_paths() -> None:
+    text = (
+        '{"invoices": [{"key": "a", "line_items": [{"quantity": NaN, "x": {"y": 1, "y": 2}}], "key": "b"}]}'
+    )
+    value, issues = parse_json_input(text, "invoices")
+    assert value is None
+    assert sorted(map(str, issues)) == [
+        "invoices.invoices[0].key: given twice in the rendered JSON ('a', then 'b'); "
+        "a key may appear once per object",
+        "invoices.invoices[0].line_items[0].quantity: NaN is not a JSON number; the template must render a number",
+        "invoices.invoices[0].line_items[0].x.y: given twice in the rendered JSON (1, then 2); "
+        "a key may appear once per object",
+    ]
+    value, issues = parse_json_input('{"a": {"b": 1}, "b": {"a": 1}}', "invoice")  # same names, other objects
+    assert issues == [] and value == {"a": {"b": 1}, "b": {"a": 1}}
+
+
 def test_lookup_period_is_the_invoice_period_or_the_one_shared_by_lines() -> None:
     spec, _ = prepare_spec(
         customer=CUSTOMER, line_items=[LINE], invoice={"currency": "EUR"}, billing_period="x"
