@@ -10,6 +10,11 @@ from typing import Any
 
 from enlivy_provider import __version__
 
+PACKAGE_NAME = "airflow-provider-enlivy"  # the distribution's name, as ProvidersManager matches it
+DOCUMENTATION_URL = "https://enlivy.github.io/airflow-provider-enlivy/"
+# The docs site's how-to pages (mkdocs.yml builds docs/<page>.md into <page>/).
+HOW_TO_GUIDES = ("connection", "operators", "sensor", "recurring-billing", "etl-export", "event-triggered")
+
 
 def _extra_field(label: str, json_type: str, description: str, **schema: Any) -> dict[str, Any]:
     return {"label": label, "schema": {"type": [json_type, "null"], **schema}, "description": description}
@@ -48,15 +53,17 @@ ENLIVY_CONN_FIELDS: dict[str, Any] = {
 
 def get_provider_info() -> dict[str, Any]:
     return {
-        "package-name": "enlivy-provider",
+        "package-name": PACKAGE_NAME,
         "name": "Enlivy",
         "description": "Enlivy invoicing: create and update invoices from templated line items, "
         "wait for invoice statuses, export invoices.",
         "versions": [__version__],
+        "documentation-url": DOCUMENTATION_URL,
         "integrations": [
             {
                 "integration-name": "Enlivy",
                 "external-doc-url": "https://api.enlivy.com/swagger",
+                "how-to-guide": [f"{DOCUMENTATION_URL}{page}/" for page in HOW_TO_GUIDES],
                 "tags": ["service"],
             }
         ],
