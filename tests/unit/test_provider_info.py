@@ -60,6 +60,11 @@ def test_providers_manager_knows_the_enlivy_connection_form() -> None:
     assert hook_info.connection_type == "enlivy"
     widgets = manager.connection_form_widgets
     assert widgets["extra__enlivy__organization_id"].field["schema"]["title"] == "Organization ID"
+    # Required in the form (a schema that does not admit null); the others are optional.
+    assert widgets["extra__enlivy__organization_id"].field["schema"]["type"] == "string"
+    assert "null" in widgets["extra__enlivy__app_url"].field["schema"]["type"]
+    timeout = widgets["extra__enlivy__timeout"].field
+    assert timeout["schema"]["type"] == ["number", "null"] and "[connect, read]" in timeout["description"]
     behaviour = manager.field_behaviours["enlivy"]
     assert behaviour["relabeling"]["host"] == "API base URL"
     assert behaviour["relabeling"]["password"] == "API token"
