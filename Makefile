@@ -4,15 +4,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest demo emulator bench clean
+WHEEL_VENV := .wheel-venv
+
+.PHONY: test lint typecheck pytest docs dist wheel-smoke demo emulator bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,docs]'
 	touch $(STAMP)
 
-test: $(STAMP) lint typecheck pytest
+test: $(STAMP) lint typecheck docs wheel-smoke pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check --no-cache enlivy_provider tests dags benchmarks scripts
@@ -24,6 +26,24 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
+# The documentation site (mkdocs.yml): warnings, broken links and bad docstring references fail the build.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --quiet --site-dir site
+
+# Build the sdist and the wheel with a standard builder, then check their metadata renders on PyPI.
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --sdist --wheel --outdir dist .
+	$(BIN)/twine check --strict dist/*
+
+# Install the built wheel (not the checkout) into a clean virtualenv and smoke-test what a user gets.
+wheel-smoke: dist
+	rm -rf $(WHEEL_VENV)
+	$(PYTHON) -m venv $(WHEEL_VENV)
+	$(WHEEL_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(WHEEL_VENV)/bin/python -m pip install --quiet -c constraints.txt dist/*.whl
+	$(WHEEL_VENV)/bin/python scripts/wheel_smoke.py dags
+
 emulator: $(STAMP)
 	$(BIN)/python -m enlivy_provider.emulator --seed demo
 
@@ -34,4 +54,4 @@ bench: $(STAMP)
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(WHEEL_VENV) .mypy_cache .ruff_cache dist site

@@ -82,17 +82,33 @@ with DAG(
             "the same event delivered again on a later day still yields the same invoice",
         ),
         "currency": Param(
-            "EUR", type="string", enum=["EUR", "USD", "GBP", "RON", "CHF"], description="ISO 4217 code"
+            "EUR",
+            type="string",
+            enum=["EUR", "USD", "GBP", "RON", "CHF"],
+            title="Currency",
+            description="ISO 4217 code of the invoice",
         ),
         "items": Param(
             type="array",
             minItems=1,
             maxItems=500,
             items=ITEM_SCHEMA,
-            description='Line items: [{"name": "...", "quantity": "1", "unit_price": "19.90", "unit": "pcs"}]',
+            title="Line items",
+            description='What the event bills: [{"name": "...", "quantity": "1", "unit_price": "19.90", '
+            '"unit": "pcs"}] (amounts as decimal strings)',
         ),
-        "send_email": Param(False, type="boolean", description="E-mail the invoice to the customer"),
-        "wait_for_payment": Param(True, type="boolean", description="Wait (deferred) until it is paid"),
+        "send_email": Param(
+            False,
+            type="boolean",
+            title="E-mail the invoice",
+            description="Send the invoice to the customer's e-mail (at most once per event)",
+        ),
+        "wait_for_payment": Param(
+            True,
+            type="boolean",
+            title="Wait for payment",
+            description="Wait in the triggerer (no worker slot) until the invoice is paid, or the timeout",
+        ),
     },
     tags=["enlivy", "billing", "example"],
     doc_md=__doc__,

@@ -10,14 +10,27 @@ from typing import Any
 
 from enlivy_provider import __version__
 
+PACKAGE_NAME = "airflow-provider-enlivy"  # the distribution's name, as ProvidersManager matches it
+DOCUMENTATION_URL = "https://enlivy.github.io/airflow-provider-enlivy/"
+# The docs site's how-to pages (mkdocs.yml builds docs/<page>.md into <page>/).
+HOW_TO_GUIDES = ("connection", "operators", "sensor", "recurring-billing", "etl-export", "event-triggered")
 
-def _extra_field(label: str, json_type: str, description: str, **schema: Any) -> dict[str, Any]:
-    return {"label": label, "schema": {"type": [json_type, "null"], **schema}, "description": description}
+
+def _extra_field(
+    label: str, json_type: str, description: str, *, required: bool = False, **schema: Any
+) -> dict[str, Any]:
+    # The form marks a field required when its schema does not admit null.
+    kind: Any = json_type if required else [json_type, "null"]
+    return {"label": label, "schema": {"type": kind, **schema}, "description": description}
 
 
 ENLIVY_CONN_FIELDS: dict[str, Any] = {
     "organization_id": _extra_field(
-        "Organization ID", "string", "The Enlivy organization the API token works on (org_...)."
+        "Organization ID",
+        "string",
+        "The Enlivy organization the API token works on (org_...).",
+        required=True,
+        minLength=1,
     ),
     "auth": _extra_field(
         "Authentication",
@@ -28,7 +41,11 @@ ENLIVY_CONN_FIELDS: dict[str, Any] = {
         enum=["token", "login"],
     ),
     "timeout": _extra_field(
-        "Timeout (seconds)", "number", "Read timeout of every request; connect timeout is capped at 10 s."
+        "Read timeout (seconds)",
+        "number",
+        "Read timeout of every request (default 30); the connect timeout is min(10, this). A [connect, read] "
+        "pair can be given in the connection's JSON or URI form instead.",
+        exclusiveMinimum=0,
     ),
     "max_retries": _extra_field(
         "Max retries", "integer", "Retries of safe requests (GET, writes with an Idempotency-Key).", default=3
@@ -48,15 +65,17 @@ ENLIVY_CONN_FIELDS: dict[str, Any] = {
 
 def get_provider_info() -> dict[str, Any]:
     return {
-        "package-name": "enlivy-provider",
+        "package-name": PACKAGE_NAME,
         "name": "Enlivy",
         "description": "Enlivy invoicing: create and update invoices from templated line items, "
         "wait for invoice statuses, export invoices.",
         "versions": [__version__],
+        "documentation-url": DOCUMENTATION_URL,
         "integrations": [
             {
                 "integration-name": "Enlivy",
                 "external-doc-url": "https://api.enlivy.com/swagger",
+                "how-to-guide": [f"{DOCUMENTATION_URL}{page}/" for page in HOW_TO_GUIDES],
                 "tags": ["service"],
             }
         ],

@@ -44,7 +44,7 @@ MAX_CONNECT_TIMEOUT = 10.0
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 BASE_HEADERS: dict[str, str] = {
     "Accept": "application/json",
-    "User-Agent": f"enlivy-provider/{__version__} (+apache-airflow)",
+    "User-Agent": f"airflow-provider-enlivy/{__version__} (+apache-airflow)",
 }
 
 # ---------------------------------------------------------------------------------------------------------

@@ -188,3 +188,12 @@ def test_rest_api_refuses_bad_conf_and_accepts_a_good_event(rest_api: Any) -> No
     assert "customer_email" in refused.text
     assert accepted.status_code == 200, accepted.text
     assert accepted.json()["conf"]["reference"] == "order-4001"
+
+
+def test_every_param_of_the_trigger_form_has_a_title_and_a_description(event_dag: Any) -> None:
+    # The UI's trigger form shows a Param's title and description; without them it shows the raw name.
+    for name in event_dag.params:
+        param = event_dag.params.get_param(name)
+        assert param.schema.get("title") and param.description, (
+            f"{name}: {param.schema} {param.description!r}"
+        )

@@ -53,13 +53,18 @@ def test_providers_manager_knows_the_enlivy_connection_form() -> None:
     from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
 
     manager = ProvidersManager()
-    assert "enlivy-provider" in manager.providers
+    assert "airflow-provider-enlivy" in manager.providers
     hook_info = ProvidersManagerTaskRuntime().hooks["enlivy"]
     assert hook_info is not None
     assert hook_info.hook_class_name == "enlivy_provider.hooks.enlivy.EnlivyHook"
     assert hook_info.connection_type == "enlivy"
     widgets = manager.connection_form_widgets
     assert widgets["extra__enlivy__organization_id"].field["schema"]["title"] == "Organization ID"
+    # Required in the form (a schema that does not admit null); the others are optional.
+    assert widgets["extra__enlivy__organization_id"].field["schema"]["type"] == "string"
+    assert "null" in widgets["extra__enlivy__app_url"].field["schema"]["type"]
+    timeout = widgets["extra__enlivy__timeout"].field
+    assert timeout["schema"]["type"] == ["number", "null"] and "[connect, read]" in timeout["description"]
     behaviour = manager.field_behaviours["enlivy"]
     assert behaviour["relabeling"]["host"] == "API base URL"
     assert behaviour["relabeling"]["password"] == "API token"
@@ -72,7 +77,7 @@ def test_airflow_cli_lists_the_provider_and_its_hook() -> None:
         [airflow_bin, "providers", "list", "-o", "json"], env=env, capture_output=True, text=True, timeout=120
     )
     assert providers.returncode == 0, providers.stderr
-    assert "enlivy-provider" in providers.stdout
+    assert "airflow-provider-enlivy" in providers.stdout
     hooks = subprocess.run(
         [airflow_bin, "providers", "hooks", "-o", "json"],
         env=env,
