@@ -177,3 +177,5 @@ def test_scheduler_runs_billing_dag_with_deferred_payment_wait(
     assert {invoice["status"] for invoice in invoices} == {"paid"}
     periods = {line["billing_period_started_at"][:10] for inv in invoices for line in inv["line_items"]}
     assert periods == {last_month.to_date_string()}
+    # The scheduler's run has the interval's *start* as logical date; invoices are issued when it ends.
+    assert {str(inv["issued_at"])[:10] for inv in invoices} == {last_month.add(months=1).to_date_string()}
