@@ -42,6 +42,7 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
 
 from enlivy_provider.operators.invoices import EnlivyCreateInvoicesOperator
 from enlivy_provider.sensors.invoice_status import EnlivyInvoiceStatusSensor
+from enlivy_provider.text_table import format_table
 
 DAG_ID = "enlivy_recurring_billing"
 TIMEZONE = "Europe/Berlin"
@@ -163,24 +164,6 @@ def _plain(value: Any) -> str:
     """A Decimal as a plain string without exponent or trailing zeros ("0", "12.5", "1234.567")."""
     text = f"{value:f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def format_table(rows: list[dict[str, str]], columns: list[tuple[str, str]]) -> str:
-    """A fixed-width text table; ``columns`` are ``(key, title)``; right-aligns the ``total`` column."""
-    widths = {key: max([len(title)] + [len(row.get(key, "")) for row in rows]) for key, title in columns}
-
-    def line(values: dict[str, str]) -> str:
-        cells = [
-            values.get(key, "").rjust(widths[key])
-            if key == "total"
-            else values.get(key, "").ljust(widths[key])
-            for key, _ in columns
-        ]
-        return "  ".join(cells).rstrip()
-
-    header = line({key: title for key, title in columns})
-    rule = "  ".join("-" * widths[key] for key, _ in columns)
-    return "\n".join([header, rule, *(line(row) for row in rows)])
 
 
 def report_dir(param_value: str | None) -> Path:
@@ -340,6 +323,7 @@ with DAG(
                 ("tax", "tax"),
                 ("total", "total"),
             ],
+            right=("lines", "sub_total", "tax", "total"),
         )
         out_dir = report_dir(params.get("report_dir"))
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -407,10 +391,9 @@ with DAG(
 
         usage = context["ti"].xcom_pull(task_ids="collect_usage")
         period = usage["period"]
-        names = {
-            customer["id"]: customer.get("name") or customer.get("email") or customer["id"]
-            for customer in EnlivyHook().list_customers()
-        }
+        from enlivy_provider.invoices.lookups import customer_label
+
+        names = {customer["id"]: customer_label(customer) for customer in EnlivyHook().list_customers()}
         rows = []
         for outcome in ("created", "existing", "replayed"):
             for item in created.get(outcome) or []:
@@ -438,6 +421,7 @@ with DAG(
                 ("status", "status"),
                 ("run", "this run"),
             ],
+            right=("total",),
         )
         counts = {
             outcome: len(created.get(outcome) or [])

@@ -64,10 +64,18 @@ def _not_invoiceable(where: str, customer_id: str, role: str) -> ValidationIssue
     return ValidationIssue(where, f"customer {customer_id} cannot be invoiced (its role {role!r} may not)")
 
 
+def customer_label(customer: Mapping[str, Any]) -> str:
+    """How a billing person recognises a customer in a log: ``Globex Corp <billing@globex.example>``."""
+    name, email = customer.get("name"), customer.get("email")
+    if name and email:
+        return f"{name} <{email}>"
+    return str(name or email or customer.get("id") or "?")
+
+
 def resolve_customer(
     client: EnlivyClient, ref: CustomerRef, *, path: str = ""
-) -> tuple[str | None, list[ValidationIssue]]:
-    """One customer's id: check an id exists (and may be invoiced), or look an email up. Issues name
+) -> tuple[dict[str, Any] | None, list[ValidationIssue]]:
+    """One customer's record: check an id exists (and may be invoiced), or look an email up. Issues name
     ``<path>.customer``."""
     where = join_path(path, "customer")
     if ref.id is not None:
@@ -87,7 +95,7 @@ def resolve_customer(
     role = role_refusing_invoices(record)
     if role is not None:
         return None, [_not_invoiceable(where, customer_id, role)]
-    return customer_id, []
+    return {**record, "id": customer_id}, []
 
 
 class CustomerDirectory:
@@ -97,10 +105,12 @@ class CustomerDirectory:
         self._ids: set[str] = set()
         self._emails: dict[str, str] = {}
         self._not_invoiceable: dict[str, str] = {}  # id -> role name
+        self._labels: dict[str, str] = {}
         for customer in customers:
             if customer.get("deleted_at"):
                 continue
             self._ids.add(str(customer["id"]))
+            self._labels[str(customer["id"])] = customer_label(customer)
             role = role_refusing_invoices(customer)
             if role is not None:
                 self._not_invoiceable[str(customer["id"])] = role
@@ -112,6 +122,10 @@ class CustomerDirectory:
     def fetch(cls, client: EnlivyClient) -> CustomerDirectory:
         # With their roles: a bulk run must find a customer it may not invoice before its first write.
         return cls(client.list_customers(per_page=50, include=CUSTOMER_INCLUDE))
+
+    def label(self, customer_id: str) -> str:
+        """The customer's name and e-mail, for logs (the id itself when unknown)."""
+        return self._labels.get(customer_id, customer_id)
 
     def resolve(self, ref: CustomerRef, *, path: str = "") -> tuple[str | None, list[ValidationIssue]]:
         where = join_path(path, "customer")

@@ -124,23 +124,53 @@ class Preview:
             "totals": self.totals.as_strings(),
         }
 
-    def render_text(self) -> str:
-        """A readable table for the task log."""
-        rows = [f"Invoice preview for {self.customer} ({self.currency})"]
-        for line in self.lines:
-            period = (
-                f"  [{line.billing_period[0]} .. {line.billing_period[1]}]" if line.billing_period else ""
-            )
-            rows.append(
-                f"  {line.order:>3}. {line.name[:40]:<40} {line.quantity:>10} x {line.price:>12}"
-                f"  -{line.totals.discount:>9}  +{line.tax_rate}% tax {line.totals.tax_total:>10}"
-                f"  = {line.totals.total:>12}{period}"
-            )
+    def render_text(self, customer_label: str | None = None) -> str:
+        """A readable table for the task log: every line in full, amounts aligned, the invoice's totals last.
+
+        ``customer_label`` names the customer for a person (``Globex Corp <billing@globex.example>``)."""
+        from enlivy_provider.text_table import format_table
+
+        who = f"{customer_label} ({self.customer})" if customer_label else self.customer
+        rows = [
+            {
+                "order": f"{line.order}.",
+                "name": line.name,
+                "quantity": str(line.quantity),
+                "price": str(line.price),
+                "discount": str(line.totals.discount),
+                "tax": f"{line.tax_rate}%",
+                "tax_total": str(line.totals.tax_total),
+                "total": str(line.totals.total),
+                "period": f"{line.billing_period[0]} .. {line.billing_period[1]}"
+                if line.billing_period
+                else "",
+            }
+            for line in self.lines
+        ]
         t = self.totals
         rows.append(
+            {"name": "invoice total", "discount": str(t.discount), "tax_total": str(t.tax_total),
+             "total": f"{t.total}", "period": self.currency}
+        )  # fmt: skip
+        table = format_table(rows, PREVIEW_COLUMNS, right=PREVIEW_AMOUNTS, indent="  ")
+        return (
+            f"Invoice preview for {who}, {self.currency}\n{table}\n"
             f"  sub_total {t.sub_total}  discount {t.discount}  tax_total {t.tax_total}  total {t.total} {self.currency}"
         )
-        return "\n".join(rows)
+
+
+PREVIEW_COLUMNS = (
+    ("order", "#"),
+    ("name", "line"),
+    ("quantity", "quantity"),
+    ("price", "price"),
+    ("discount", "discount"),
+    ("tax", "tax"),
+    ("tax_total", "tax amount"),
+    ("total", "total"),
+    ("period", "billing period"),
+)
+PREVIEW_AMOUNTS = ("order", "quantity", "price", "discount", "tax", "tax_total", "total")
 
 
 def compute_preview(

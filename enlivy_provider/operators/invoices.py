@@ -36,7 +36,12 @@ from enlivy_provider.invoices.errors import (
     raise_if_issues,
 )
 from enlivy_provider.invoices.idempotency import key_from_context
-from enlivy_provider.invoices.lookups import CustomerDirectory, load_catalog, resolve_customer
+from enlivy_provider.invoices.lookups import (
+    CustomerDirectory,
+    customer_label,
+    load_catalog,
+    resolve_customer,
+)
 from enlivy_provider.invoices.payload import build_update_payload
 from enlivy_provider.invoices.preview import Catalog, Preview, compute_preview
 from enlivy_provider.invoices.progress import Progress
@@ -231,8 +236,9 @@ class EnlivyCreateInvoiceOperator(_EnlivyInvoiceOperator):
             assert spec is not None
             hook = self._hook()
             client = hook.get_client()
-            customer_id, preview = self._resolve_and_preview(client, spec)
-            self.log.info("%s", preview.render_text())
+            customer, preview = self._resolve_and_preview(client, spec)
+            customer_id, who = str(customer["id"]), customer_label(customer)
+            self.log.info("%s", preview.render_text(who))
             if self.is_dry_run:
                 self.log.info("dry_run: nothing written")
                 return {"dry_run": True, **preview.as_dict()}
@@ -253,23 +259,25 @@ class EnlivyCreateInvoiceOperator(_EnlivyInvoiceOperator):
             )
         _warn_if_totals_differ(self.log, summary, preview)
         self.log.info(
-            "Invoice %s %s (%s) for %s: total %s %s",
+            "Invoice %s %s (%s) for %s (%s): total %s %s",
             summary["id"],
             summary["outcome"],
             summary["formatted_number"] or summary["number"] or "no number yet",
+            who,
             customer_id,
             summary["totals"]["total"],
             summary["currency"],
         )
         return summary
 
-    def _resolve_and_preview(self, client: EnlivyClient, spec: InvoiceSpec) -> tuple[str, Preview]:
-        customer_id, issues = resolve_customer(client, spec.customer)
+    def _resolve_and_preview(self, client: EnlivyClient, spec: InvoiceSpec) -> tuple[dict[str, Any], Preview]:
+        customer, issues = resolve_customer(client, spec.customer)
         catalog = load_catalog(client)
-        preview, found = compute_preview(spec.draft.payload(customer_id or "org_user_unresolved"), catalog)
+        customer_id = str(customer["id"]) if customer else "org_user_unresolved"
+        preview, found = compute_preview(spec.draft.payload(customer_id), catalog)
         raise_if_issues([*issues, *found])
-        assert customer_id is not None and preview is not None
-        return customer_id, preview
+        assert customer is not None and preview is not None
+        return customer, preview
 
 
 def _billing(
@@ -408,6 +416,7 @@ class _BulkItem:
     spec: InvoiceSpec
     preview: Preview
     billing: Billing | None
+    customer_label: str  # name and e-mail, for the log
 
 
 class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
@@ -514,7 +523,7 @@ class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
             ]
             if self.is_dry_run:
                 for item in items[:PREVIEWS_LOGGED]:
-                    self.log.info("%s", item.preview.render_text())
+                    self.log.info("%s", item.preview.render_text(item.customer_label))
                 if len(items) > PREVIEWS_LOGGED:
                     self.log.info(
                         "... and %d more previews (all in the returned XCom)", len(items) - PREVIEWS_LOGGED
@@ -601,7 +610,11 @@ class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
                 invalid.append({"index": result.index, "key": key, "customer": customer, "issues": issues})
             else:
                 billing = _billing(hook, customer_id, period, what, item=spec.key or "")
-                items.append(_BulkItem(result.index, key, customer_id, spec, preview, billing))
+                items.append(
+                    _BulkItem(
+                        result.index, key, customer_id, spec, preview, billing, directory.label(customer_id)
+                    )
+                )
         return items, invalid
 
     def _create_all(
@@ -649,6 +662,9 @@ class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
                         "error": f"{type(exc).__name__}: {exc}",
                         "retryable": retryable,
                     }
+                    self.log.warning(
+                        "%s (%s) failed: %s", item.customer_label, item.key, failures[item.index]["error"]
+                    )
                     progress.record("failed")
                     continue
                 outcomes[item.index] = summary

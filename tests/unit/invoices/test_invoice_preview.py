@@ -83,3 +83,20 @@ def test_render_text_mentions_every_line_and_the_total() -> None:
     assert result is not None
     text = result.render_text()
     assert "Platform plan" in text and "Extra" in text and "total 237.81 EUR" in text
+
+
+def test_render_text_names_the_customer_and_keeps_long_line_names_whole_with_amounts_aligned() -> None:
+    long_name = "Consulting hours for the October 2026 data platform migration (phase 2)"
+    result, _ = preview(
+        [{"product_id": PLATFORM, "quantity": 1}, {"name": long_name, "quantity": "12.5", "price": "95.00"}]
+    )
+    assert result is not None
+    text = result.render_text("Globex Corp <billing@globex.example>")
+    lines = text.splitlines()
+    assert lines[0].startswith("Invoice preview for Globex Corp <billing@globex.example> (")
+    assert long_name in text  # never cut
+    header, _, platform, consulting, total_row = lines[1:6]
+    # Amounts are right-aligned: every total ends in the same column as the header's "total".
+    end = header.index("total") + len("total")
+    for row, amount in ((platform, "236.81"), (consulting, "1187.50"), (total_row, "1424.31")):
+        assert row[end - len(amount) : end] == amount, row
