@@ -99,7 +99,9 @@ def test_bills_the_month_of_the_data_interval_with_plan_fee_and_metered_usage(
     rows = xcom_result(dr, "summary")
     assert len(rows) == DEMO_CUSTOMERS
     assert {row["status"] for row in rows} == {"paid"}
-    assert "Globex Corporation <billing@globex.example>" in {row["customer"] for row in rows}  # name and e-mail
+    assert "Globex Corporation <billing@globex.example>" in {
+        row["customer"] for row in rows
+    }  # name and e-mail
     summary = (report_dir / "billing-summary-2026-10.txt").read_text()
     assert "Invoices for October 2026 (2026-10-01 .. 2026-10-31): 6 created" in summary
 
