@@ -194,13 +194,20 @@ class EmulatorHandle:
         return dict(self._admin("POST", "/network-exchanges", spec))
 
     def connection_json(self, **extra: Any) -> str:
-        """Airflow connection JSON (``AIRFLOW_CONN_ENLIVY_DEFAULT``) pointing at this emulator."""
+        """Airflow connection JSON (``AIRFLOW_CONN_ENLIVY_DEFAULT``) pointing at this emulator; its ``app_url``
+        sends the operators' "Enlivy invoice" extra link to the emulator's read-only invoice pages."""
+        from enlivy_provider.emulator.invoice_page import app_url_template
+
         return json.dumps(
             {
                 "conn_type": "enlivy",
                 "host": self.base_url,
                 "password": self.token,
-                "extra": {"organization_id": self.org_id, **extra},
+                "extra": {
+                    "organization_id": self.org_id,
+                    "app_url": app_url_template(self.base_url),
+                    **extra,
+                },
             }
         )
 

@@ -21,6 +21,7 @@ from enlivy_provider.emulator.catalog_routes import catalog_router
 from enlivy_provider.emulator.common import ApiError, route_not_found
 from enlivy_provider.emulator.faults import ASGIApp, ChaosMiddleware
 from enlivy_provider.emulator.idempotency import IdempotencyMiddleware
+from enlivy_provider.emulator.invoice_page import page_router
 from enlivy_provider.emulator.invoice_routes import invoice_router
 from enlivy_provider.emulator.log_routes import log_router
 from enlivy_provider.emulator.state import EmulatorState
@@ -61,6 +62,7 @@ def create_app(state: EmulatorState) -> ASGIApp:
         return json_response({"message": f"Server Error: {type(exc).__name__}: {exc}"}, 500)
 
     app.include_router(admin_router)
+    app.include_router(page_router)
     app.include_router(action_admin_router)
     # Before invoice_router: /invoices/event-trails etc. must not be taken for GET /invoices/{id}.
     app.include_router(log_router)

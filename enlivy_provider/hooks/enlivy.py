@@ -12,15 +12,19 @@ import json
 import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+from urllib.parse import urlsplit
 
 from airflow.sdk import BaseHook
 
 from enlivy_provider.client import AsyncEnlivyClient, EnlivyClient, EnlivyError
-from enlivy_provider.client.core import redact, secret_forms
+from enlivy_provider.client.core import DEFAULT_BASE_URL, redact, secret_forms
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
+# Without an ``app_url`` extra, the extra link of a connection to the Enlivy API itself goes to the web app.
+ENLIVY_API_HOST = "api.enlivy.com"
+DEFAULT_APP_URL = "https://app.enlivy.com/organizations/{organization_id}/invoices/{invoice_id}"
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -238,12 +242,16 @@ class EnlivyHook(BaseHook):
         return True, f"Connected to organization {name}"
 
     def invoice_url(self, invoice_id: str) -> str | None:
-        """The invoice's page in the Enlivy app, from the connection extra ``app_url`` (None without it).
-
-        ``app_url`` is a template with ``{organization_id}`` and ``{invoice_id}``, e.g.
-        ``https://app.enlivy.com/organizations/{organization_id}/invoices/{invoice_id}``.
+        """The invoice's page in the Enlivy app: the connection extra ``app_url``, a template with
+        ``{organization_id}`` and ``{invoice_id}``; without it, :data:`DEFAULT_APP_URL` for the Enlivy API host
+        (``api.enlivy.com``), and None for any other host (a proxy or the emulator: set ``app_url``).
         """
-        template = self._connection()[1].get("app_url")
+        conn, extra = self._connection()
+        template = extra.get("app_url")
+        if not template:
+            base_url = _base_url(conn) or DEFAULT_BASE_URL
+            if urlsplit(base_url if "://" in base_url else f"https://{base_url}").hostname == ENLIVY_API_HOST:
+                template = DEFAULT_APP_URL
         if not template:
             return None
         try:

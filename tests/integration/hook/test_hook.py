@@ -148,8 +148,32 @@ def test_invoice_url_from_the_app_url_template(enlivy_emulator: Any, monkeypatch
     )
 
 
-def test_invoice_url_is_none_without_app_url(enlivy_airflow_connection: Any) -> None:
+def test_invoice_url_without_app_url_goes_to_the_enlivy_app_for_the_enlivy_api_only(
+    enlivy_emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conn = json.loads(enlivy_emulator.connection_json())
+    del conn["extra"]["app_url"]
+    monkeypatch.setenv("AIRFLOW_CONN_ENLIVY_DEFAULT", json.dumps(conn))  # a proxy, a sandbox host: no guess
     assert EnlivyHook().invoice_url("org_inv_1") is None
+    for host in ("https://api.enlivy.com", "api.enlivy.com", None):
+        monkeypatch.setenv("AIRFLOW_CONN_ENLIVY_DEFAULT", json.dumps({**conn, "host": host}))
+        assert EnlivyHook().invoice_url("org_inv_1") == (
+            f"https://app.enlivy.com/organizations/{enlivy_emulator.org_id}/invoices/org_inv_1"
+        ), host
+
+
+def test_the_emulators_connection_links_to_its_own_invoice_page(enlivy_airflow_connection: Any) -> None:
+    import requests
+
+    emulator = enlivy_airflow_connection
+    invoice = EnlivyHook().create_invoice(_payload(), idempotency_key="page")
+    url = EnlivyHook().invoice_url(invoice["id"])
+    assert url is not None and url.startswith(emulator.base_url)
+    page = requests.get(url, timeout=10)  # what a browser does when the extra link is clicked: no token
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "Hook item" in page.text and "Globex" in page.text and str(invoice["status"]) in page.text
+    missing = requests.get(url.replace(invoice["id"], "org_inv_missing"), timeout=10)
+    assert missing.status_code == 404
 
 
 def test_insecure_http_to_a_remote_host_is_refused(
