@@ -131,6 +131,7 @@ class ObservedStatuses:
 
     statuses: dict[str, str] = field(default_factory=dict)
     deleted: set[str] = field(default_factory=set)
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)  # the invoices as listed
 
     def add_page(self, page: Page, wanted: Iterable[str], requested_page: int = 1) -> int | None:
         """Record one list page (ignoring records not asked for); return the next page number or None."""
@@ -140,6 +141,7 @@ class ObservedStatuses:
             if invoice_id not in wanted_ids:
                 continue
             self.statuses[invoice_id] = str(record.get("status") or "unknown").lower()
+            self.records[invoice_id] = record
             if record.get("deleted_at"):
                 self.deleted.add(invoice_id)
         # An empty page ends the batch even if the meta promises more (no endless loop on a confused server).

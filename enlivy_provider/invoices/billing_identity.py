@@ -125,6 +125,16 @@ def generation_key(base: str, superseded: Iterable[str] = ()) -> str:
     return _hashed(KEY_PREFIX, ["next-generation", base, *dead])
 
 
+ACTION_KEY_PREFIX = "airflow-action-"
+
+
+def invoice_action_key(organization_id: str, invoice_id: str, action: str, step: str) -> str:
+    """The Idempotency-Key of one action on one invoice: an e-mail for one purpose (``"first_send"``,
+    ``"reminder:7d"``), a charge attempt (``"attempt:2"``). Derived from what the action is and never from the
+    run, so re-runs, retries and racing runs send the same key and Enlivy acts once."""
+    return _hashed(ACTION_KEY_PREFIX, ["invoice.action", organization_id, invoice_id, action, step])
+
+
 def _hashed(prefix: str, parts: list[str]) -> str:
     material = json.dumps([_VERSION, *parts], separators=(",", ":"), ensure_ascii=True)
     return prefix + hashlib.sha256(material.encode("utf-8")).hexdigest()[:40]
