@@ -157,3 +157,26 @@ def _run_and_report(index: int, dag: DAG, kwargs: dict[str, Any], queue: Any) ->
         queue.put((index, (states, {task: result(dag_run, task) for task in dag.task_ids})))
     except BaseException as exc:  # the parent must hear back, or it waits for the timeout
         queue.put((index, ({"error": f"{type(exc).__name__}: {exc}"}, {})))
+
+
+#: The faults of docs/emulator.md a keyed write meets, as test parameters (``ids=fault_id``).
+WRITE_FAULTS: list[dict[str, Any]] = [
+    {"action": "drop_after_commit"},
+    {"action": "rate_limit", "retry_after": 0},
+    {"action": "error", "status": 503},
+    {"action": "error", "status": 500},
+]
+
+
+def fault_id(fault: dict[str, Any]) -> str:
+    return f"{fault['action']}-{fault.get('status', '')}".rstrip("-")
+
+
+def assert_refused_without_requests(
+    emulator: Any, failures: Failures, states: dict[str, str], expected: str
+) -> None:
+    """Bad input: the one task failed once (not retried), saying ``expected``, before any request."""
+    assert list(states.values()) == ["failed"]
+    assert expected in failures.text()
+    assert [kind for _, kind, _ in failures.seen] == ["AirflowFailException"]
+    assert emulator.counters()["total"] == 0

@@ -7,7 +7,19 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from invoice_support import CUSTOMERS, Failures, make_dag, new_dag_id, requests_to, result, run, xcom
+from invoice_support import (
+    CUSTOMERS,
+    WRITE_FAULTS,
+    Failures,
+    assert_refused_without_requests,
+    fault_id,
+    make_dag,
+    new_dag_id,
+    requests_to,
+    result,
+    run,
+    xcom,
+)
 
 from enlivy_provider.client import EnlivyClient
 from enlivy_provider.operators.charge import EnlivyChargeInvoiceOperator
@@ -91,16 +103,7 @@ def test_fail_on_failed_charge_fails_without_retry_and_keeps_the_result(
     assert charge_logs(enlivy_emulator) == {ok: 1, declined: 1}
 
 
-@pytest.mark.parametrize(
-    "fault",
-    [
-        {"action": "drop_after_commit"},
-        {"action": "rate_limit", "retry_after": 0},
-        {"action": "error", "status": 503},
-        {"action": "error", "status": 502},
-    ],
-    ids=lambda fault: f"{fault['action']}-{fault.get('status', '')}",
-)
+@pytest.mark.parametrize("fault", WRITE_FAULTS, ids=fault_id)
 def test_a_fault_on_the_charge_route_still_charges_each_invoice_once(
     enlivy_emulator: Any, fault: dict[str, Any]
 ) -> None:
@@ -141,7 +144,4 @@ def test_bad_input_fails_without_requests_or_retries(
     enlivy_emulator: Any, failures: Failures, kwargs: dict[str, Any], expected: str
 ) -> None:
     states, _ = run(charge_dag("charge_bad", retries=2, on_failure_callback=failures, **kwargs))
-    assert states == {"charge": "failed"}
-    assert expected in failures.text()
-    assert [kind for _, kind, _ in failures.seen] == ["AirflowFailException"]
-    assert enlivy_emulator.counters()["total"] == 0
+    assert_refused_without_requests(enlivy_emulator, failures, states, expected)

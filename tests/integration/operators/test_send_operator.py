@@ -7,7 +7,19 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from invoice_support import CUSTOMERS, OCTOBER, Failures, make_dag, new_dag_id, requests_to, result, run
+from invoice_support import (
+    CUSTOMERS,
+    OCTOBER,
+    WRITE_FAULTS,
+    Failures,
+    assert_refused_without_requests,
+    fault_id,
+    make_dag,
+    new_dag_id,
+    requests_to,
+    result,
+    run,
+)
 
 from enlivy_provider.operators.invoices import EnlivyCreateInvoicesOperator
 from enlivy_provider.operators.send import EnlivySendInvoiceOperator
@@ -90,16 +102,7 @@ def test_drafts_cancelled_paid_deleted_and_unknown_invoices_are_skipped(enlivy_e
     assert result(dag_run, "send")["counts"] == {"sent": 1, "skipped": 4}
 
 
-@pytest.mark.parametrize(
-    "fault",
-    [
-        {"action": "drop_after_commit"},
-        {"action": "rate_limit", "retry_after": 0},
-        {"action": "error", "status": 503},
-        {"action": "error", "status": 500},
-    ],
-    ids=lambda fault: f"{fault['action']}-{fault.get('status', '')}",
-)
+@pytest.mark.parametrize("fault", WRITE_FAULTS, ids=fault_id)
 def test_a_fault_on_the_email_route_still_sends_each_invoice_once(
     enlivy_emulator: Any, fault: dict[str, Any]
 ) -> None:
@@ -150,7 +153,4 @@ def test_bad_input_fails_without_requests_or_retries(
     enlivy_emulator: Any, failures: Failures, kwargs: dict[str, Any], expected: str
 ) -> None:
     states, _ = run(send_dag("send_bad", retries=2, on_failure_callback=failures, **kwargs))
-    assert states == {"send": "failed"}
-    assert expected in failures.text()
-    assert [kind for _, kind, _ in failures.seen] == ["AirflowFailException"]  # once: not retried
-    assert enlivy_emulator.counters()["total"] == 0
+    assert_refused_without_requests(enlivy_emulator, failures, states, expected)
