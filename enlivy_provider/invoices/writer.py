@@ -148,13 +148,13 @@ def create_invoice_once(
         try:
             answer = client.create_invoice_answer(payload, idempotency_key=key)
         except EnlivyConflictError:
-            found = find_billing(client, billing, before_request=before_request) if billing else None
-            if found is not None and found.live is None and _new_ids(found.dead, dead):
+            held = find_billing(client, billing, before_request=before_request) if billing else None
+            if held is not None and held.live is None and _new_ids(held.dead, dead):
                 # The key's invoice is dead (cancelled or deleted, e.g. because it was wrong and the inputs
                 # were corrected since): the billing moves to its next generation, as after a lookup.
-                dead.extend(found.dead)
+                dead.extend(held.dead)
                 continue
-            raise BillingConflictError(key, what, found.live if found else None) from None
+            raise BillingConflictError(key, what, held.live if held else None) from None
         if not answer.replayed:
             return _summary(answer.record, "created", key, billing, url_for)
         before_request()
