@@ -148,8 +148,13 @@ def create_invoice_once(
         try:
             answer = client.create_invoice_answer(payload, idempotency_key=key)
         except EnlivyConflictError:
-            existing = find_billing(client, billing).live if billing is not None else None
-            raise BillingConflictError(key, what, existing) from None
+            held = find_billing(client, billing, before_request=before_request) if billing else None
+            if held is not None and held.live is None and _new_ids(held.dead, dead):
+                # The key's invoice is dead (cancelled or deleted, e.g. because it was wrong and the inputs
+                # were corrected since): the billing moves to its next generation, as after a lookup.
+                dead.extend(held.dead)
+                continue
+            raise BillingConflictError(key, what, held.live if held else None) from None
         if not answer.replayed:
             return _summary(answer.record, "created", key, billing, url_for)
         before_request()
@@ -158,6 +163,11 @@ def create_invoice_once(
             return _summary(current, "replayed", key, billing, url_for)
         dead.append(current)
     raise DeadInvoiceError(dead, what)
+
+
+def _new_ids(found: Sequence[Mapping[str, Any]], known: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether ``found`` names a dead invoice the key's generation does not account for yet."""
+    return bool({str(invoice["id"]) for invoice in found} - {str(invoice["id"]) for invoice in known})
 
 
 def _current_state(client: EnlivyClient, record: Mapping[str, Any]) -> dict[str, Any]:

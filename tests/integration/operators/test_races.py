@@ -251,3 +251,34 @@ def test_if_cancelled_fail_names_the_dead_invoice_and_writes_nothing(enlivy_emul
     assert len(failures.seen) == 1 and f"{first['id']}" in failures.text() and "cancelled" in failures.text()
     assert enlivy_emulator.write_count() == writes
     assert [i["id"] for i in live_invoices(enlivy_emulator) if i["status"] != "cancelled"] == []
+
+
+def _create_dag_with_id(dag_id: str, quantity: int, **kwargs: Any) -> Any:
+    with make_dag(dag_id) as dag:
+        EnlivyCreateInvoiceOperator(
+            task_id="create",
+            customer=CUSTOMERS[0],
+            line_items=[{"product_id": PLATFORM, "quantity": quantity}],
+            invoice={"currency": "EUR", "status": "pending", "issued_at": "2026-11-01", "due_in_days": 14},
+            billing_period=OCTOBER,
+            **kwargs,
+        )
+    return dag
+
+
+@pytest.mark.parametrize("how", ["cancelled", "deleted"])
+def test_corrected_inputs_after_the_wrong_invoice_was_cancelled_bill_again_without_a_lookup(
+    enlivy_emulator: Any, how: str
+) -> None:
+    # The usual reason to cancel an invoice is that it was wrong: the author cancels it, corrects the inputs
+    # and re-runs. With if_exists="create" (no lookup) the first generation's key now meets a different body
+    # (409); the billing's invoice under that key is dead, so the billing moves to its next generation
+    # instead of failing with "cancel that invoice" (which was done).
+    dag_id = new_dag_id(f"corrected_{how}")
+    first = result(run(_create_dag_with_id(dag_id, 1, if_exists="create"), logical_date=NOV_1)[1], "create")
+    _kill(enlivy_emulator, first["id"], how)
+    states, dag_run = run(_create_dag_with_id(dag_id, 2, if_exists="create"), logical_date=NOV_1)
+    assert states == {"create": "success"}
+    again = result(dag_run, "create")
+    assert again["outcome"] == "created" and again["id"] != first["id"]
+    assert [i["id"] for i in live_invoices(enlivy_emulator) if i["status"] != "cancelled"] == [again["id"]]
