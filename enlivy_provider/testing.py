@@ -144,6 +144,7 @@ class EmulatorHandle:
         latency_ms: int | None = None,
         rate_limit: float | None = None,
         auto_pay_after: float | None = None,
+        replay_header: bool | None = None,
     ) -> dict[str, Any]:
         """Change settings; arguments left as ``None`` are not sent (use the admin API to switch one off)."""
         body = {
@@ -152,6 +153,7 @@ class EmulatorHandle:
                 ("latency_ms", latency_ms),
                 ("rate_limit", rate_limit),
                 ("auto_pay_after", auto_pay_after),
+                ("replay_header", replay_header),
             )
             if value is not None
         }

@@ -496,10 +496,14 @@ def is_replay(headers: Mapping[str, str], record: Mapping[str, Any]) -> bool:
 
 @dataclass(frozen=True)
 class WriteAnswer:
-    """A write's record, and whether the server replayed an earlier write's answer instead of writing."""
+    """A write's record, and whether the server replayed an earlier write's answer instead of writing.
+
+    ``certain`` is False when the server did not say (no replay header): a fresh-looking answer may then be
+    the replay of a write made less than :data:`REPLAY_MIN_AGE` ago."""
 
     record: dict[str, Any]
     replayed: bool
+    certain: bool = True
 
     @classmethod
     def from_response(cls, response: ApiResponse) -> WriteAnswer:
@@ -508,7 +512,8 @@ class WriteAnswer:
             raise EnlivyError(
                 f"{response.method} {response.path} → {response.status_code}: expected a record"
             )
-        return cls(record, is_replay(response.headers, record))
+        said = _header(response.headers, REPLAYED_HEADER) is not None
+        return cls(record, is_replay(response.headers, record), certain=said)
 
 
 @dataclass(frozen=True)

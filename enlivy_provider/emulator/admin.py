@@ -99,9 +99,13 @@ async def put_config(request: Request) -> Response:
     for name in ("rate_limit", "auto_pay_after"):
         if name in body:
             changes[name] = _optional_number(body, name, errors, integer=False)
+    if "replay_header" in body:
+        if not isinstance(body["replay_header"], bool):
+            errors["replay_header"] = ["The replay_header must be true or false."]
+        changes["replay_header"] = body["replay_header"]
     if changes.get("rate_limit") == 0:
         errors["rate_limit"] = ["The rate_limit must be greater than 0 (null turns it off)."]
-    unknown = sorted(set(body) - {"latency_ms", "rate_limit", "auto_pay_after"})
+    unknown = sorted(set(body) - {"latency_ms", "rate_limit", "auto_pay_after", "replay_header"})
     if unknown:
         errors["config"] = [f"Unknown setting(s): {', '.join(unknown)}."]
     if errors:

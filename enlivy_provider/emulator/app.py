@@ -70,4 +70,8 @@ def create_app(state: EmulatorState) -> ASGIApp:
     app.include_router(tag_router)
     app.include_router(invoice_router)
     app.include_router(catalog_router)
-    return ChaosMiddleware(BodyLimitMiddleware(IdempotencyMiddleware(app, state.store)), app, state)
+    return ChaosMiddleware(
+        BodyLimitMiddleware(IdempotencyMiddleware(app, state.store, lambda: state.config.replay_header)),
+        app,
+        state,
+    )

@@ -1,7 +1,9 @@
 """``Idempotency-Key`` on POST/PUT/PATCH/DELETE: (token, method, path, key) → the first answer, replayed.
 
 * Same key, same request (query string + JSON body, compared semantically) → the stored status and body
-  again, with ``Idempotent-Replayed: true``; nothing is written twice.
+  again, with ``Idempotent-Replayed: true``; nothing is written twice. A first answer carries
+  ``Idempotent-Replayed: false``. (The Stripe convention; Enlivy documents no such header, so the config
+  ``replay_header: false`` leaves it out, to test clients against a server that does not say.)
 * Same key, different request → 409 ``{"message": ...}``.
 * Concurrent requests with one key are serialised on a per-key lock: the first runs, the rest replay.
 * Answers with status >= 500, 401, 403 and 429 are not stored (a retry may still succeed).
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Callable
 
 from enlivy_provider.emulator.common import now_iso
 from enlivy_provider.emulator.faults import ADMIN_PREFIX, ASGIApp, Message, Receive, Scope, Send, send_json
@@ -55,9 +58,13 @@ async def read_body(receive: Receive) -> bytes | None:
 
 
 class IdempotencyMiddleware:
-    def __init__(self, inner: ASGIApp, store: Store) -> None:
+    def __init__(
+        self, inner: ASGIApp, store: Store, replay_header: Callable[[], bool] = lambda: True
+    ) -> None:
         self.inner = inner
         self.store = store
+        # Enlivy does not document a replay header: tests switch it off to see how clients cope without it.
+        self.replay_header = replay_header
         self._locks: dict[tuple[str, str, str, str], asyncio.Lock] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -89,7 +96,7 @@ class IdempotencyMiddleware:
                         },
                     )
                     return
-                await self._replay(send, stored)
+                await self._replay(send, stored, flag=self.replay_header())
                 return
             captured = await self._run(scope, body, receive)
             status, headers, payload = captured
@@ -101,6 +108,8 @@ class IdempotencyMiddleware:
         if not lock.locked():
             # The answer is stored before the lock is released, so a later request with this key replays it.
             self._locks.pop(lock_key, None)
+        if self.replay_header():  # a first answer says it is not a replay, so clients can rely on the header
+            headers = [*headers, (b"idempotent-replayed", b"false")]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 
@@ -132,11 +141,12 @@ class IdempotencyMiddleware:
         return status, headers, b"".join(chunks)
 
     @staticmethod
-    async def _replay(send: Send, stored: StoredResponse) -> None:
+    async def _replay(send: Send, stored: StoredResponse, *, flag: bool = True) -> None:
         headers = [
             (b"content-type", (stored.media_type or "application/json").encode()),
             (b"content-length", str(len(stored.body)).encode()),
-            (b"idempotent-replayed", b"true"),
         ]
+        if flag:
+            headers.append((b"idempotent-replayed", b"true"))
         await send({"type": "http.response.start", "status": stored.status_code, "headers": headers})
         await send({"type": "http.response.body", "body": stored.body})

@@ -22,6 +22,7 @@ class EmulatorConfig:
     latency_ms: int = 0
     rate_limit: float | None = None  # requests per second before 429
     auto_pay_after: float | None = None  # seconds
+    replay_header: bool = True  # send Idempotent-Replayed: true on replays (off: a server that does not say)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -155,12 +155,14 @@ def create_invoice_once(
                 dead.extend(held.dead)
                 continue
             raise BillingConflictError(key, what, held.live if held else None) from None
-        if not answer.replayed:
+        if not answer.replayed and answer.certain:
             return _summary(answer.record, "created", key, billing, url_for)
+        # A replay shows the invoice as it was then; and a server that does not say whether it replayed may
+        # have answered with a write made moments ago and cancelled since. Its state now decides.
         before_request()
         current = _current_state(client, answer.record)
         if not is_dead(current):
-            return _summary(current, "replayed", key, billing, url_for)
+            return _summary(current, "replayed" if answer.replayed else "created", key, billing, url_for)
         dead.append(current)
     raise DeadInvoiceError(dead, what)
 

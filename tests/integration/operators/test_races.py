@@ -282,3 +282,18 @@ def test_corrected_inputs_after_the_wrong_invoice_was_cancelled_bill_again_witho
     again = result(dag_run, "create")
     assert again["outcome"] == "created" and again["id"] != first["id"]
     assert [i["id"] for i in live_invoices(enlivy_emulator) if i["status"] != "cancelled"] == [again["id"]]
+
+
+def test_without_a_replay_header_a_recent_dead_invoice_is_not_reported_as_billed(
+    enlivy_emulator: Any,
+) -> None:
+    # A server that does not flag replays answers a repeated key with the stored invoice; cancelled a moment
+    # ago, it looks like a fresh create. The writer reads it again and bills under the next key generation.
+    enlivy_emulator.configure(replay_header=False)
+    dag = create_dag("no_replay_header", if_exists="create")  # no lookup: the answer alone must not mislead
+    first = result(run(dag, logical_date=NOV_1)[1], "create")
+    _kill(enlivy_emulator, first["id"], "cancelled")
+    again = result(run(dag, logical_date=NOV_1)[1], "create")
+    assert again["outcome"] == "created" and again["id"] != first["id"]
+    alive = [i["id"] for i in live_invoices(enlivy_emulator) if i["status"] != "cancelled"]
+    assert alive == [again["id"]]
