@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import io
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -88,23 +88,28 @@ def load_expected_rows(source: Any) -> Iterable[Any]:
 
 
 def _read_file(url: str) -> Iterable[Any]:
+    if url.lower().endswith(".csv"):
+        return _csv_rows(url)
     from airflow.sdk import ObjectStoragePath
 
-    path = ObjectStoragePath(url)
-    with path.open("r", encoding="utf-8", newline="") as handle:
+    with ObjectStoragePath(url).open("r", encoding="utf-8") as handle:
         text = handle.read()
-    if url.lower().endswith(".csv"):
-        return list(csv.DictReader(io.StringIO(text)))
     try:
         # Amounts as Decimal, never float: json's float parsing would lose the exact total.
-        from decimal import Decimal
-
         data = json.loads(text, parse_float=Decimal)
     except ValueError as exc:
         raise InvoiceValidationError(
             [ValidationIssue("expected", f"{url} is not JSON: {exc}")], subject="expected invoices"
         ) from exc
     return load_expected_rows(data)
+
+
+def _csv_rows(url: str) -> Iterator[dict[str, str]]:
+    """Row by row: only the parsed billings are kept, not the file's text or its row dicts."""
+    from airflow.sdk import ObjectStoragePath
+
+    with ObjectStoragePath(url).open("r", encoding="utf-8", newline="") as handle:
+        yield from csv.DictReader(handle)
 
 
 # ----------------------------------------------------------------------------------------------- the report
