@@ -88,6 +88,7 @@ def get_provider_info() -> dict[str, Any]:
                     "enlivy_provider.operators.export",
                     "enlivy_provider.operators.send",
                     "enlivy_provider.operators.charge",
+                    "enlivy_provider.operators.reconcile",
                 ],
             }
         ],

@@ -8,11 +8,14 @@ and filled in per invoice, which is what makes this fast.
 
 from __future__ import annotations
 
+import json
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from enlivy_provider.emulator import enums
 from enlivy_provider.emulator.common import new_id, now_iso, validation_error
+from enlivy_provider.emulator.dates import normalise
 from enlivy_provider.emulator.invoicing import InvoiceService, blank_invoice
 from enlivy_provider.emulator.jsonio import dumps
 from enlivy_provider.emulator.limits import MAX_AMOUNT
@@ -20,9 +23,11 @@ from enlivy_provider.invoices.totals import compute_line_totals
 
 MAX_COUNT = 1_000_000
 # Placeholders in the serialised template (JSON strings, so they appear quoted in the text).
-_ID, _LINE_ID, _RECEIVER, _NUMBER, _FORMATTED, _NAME = (
-    "@@id@@", "@@line@@", "@@receiver@@", "@@number@@", "@@formatted@@", "@@name@@",
+_ID, _LINE_ID, _RECEIVER, _NUMBER, _FORMATTED, _NAME, _KEY = (
+    "@@id@@", "@@line@@", "@@receiver@@", "@@number@@", "@@formatted@@", "@@name@@", "@@key@@",
 )  # fmt: skip
+# Optional date fields of a spec (YYYY-MM-DD): the billing period of the one line, the issue and due dates.
+_DATE_FIELDS = ("billing_period_start", "billing_period_end", "issued_at", "due_at")
 
 
 def _spec_errors(spec: dict[str, Any]) -> tuple[dict[str, list[str]], Decimal, Decimal]:
@@ -34,6 +39,15 @@ def _spec_errors(spec: dict[str, Any]) -> tuple[dict[str, list[str]], Decimal, D
         errors["status"] = ["The selected status is invalid."]
     if spec.get("currency", "EUR") not in enums.CURRENCIES:
         errors["currency"] = ["The currency must be a valid ISO 4217 currency code."]
+    for name in _DATE_FIELDS:
+        value = spec.get(name)
+        if value is not None and (not isinstance(value, str) or not _is_date(value)):
+            errors[name] = [f"The {name} must be a date (YYYY-MM-DD)."]
+    if (spec.get("billing_period_start") is None) != (spec.get("billing_period_end") is None):
+        errors["billing_period_end"] = ["billing_period_start and billing_period_end go together."]
+    key = spec.get("billing_key")
+    if key is not None and (not isinstance(key, str) or not key):
+        errors["billing_key"] = ["The billing_key must be a non-empty string ({i} is the invoice's index)."]
     amounts = []
     for name, default, maximum in (("price", "100.00", MAX_AMOUNT), ("tax_rate", "19", Decimal(100))):
         try:
@@ -45,6 +59,14 @@ def _spec_errors(spec: dict[str, Any]) -> tuple[dict[str, list[str]], Decimal, D
             value = Decimal(0)
         amounts.append(value)
     return errors, amounts[0], amounts[1]
+
+
+def _is_date(value: str) -> bool:
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return len(value) == 10
 
 
 def _customers(service: InvoiceService, organization_id: str, spec: dict[str, Any]) -> list[str]:
@@ -82,7 +104,10 @@ def bulk_create(service: InvoiceService, organization_id: str, spec: dict[str, A
             payment_method="bank_transfer",
             delivery_method="email",
             organization_receiver_user_id=_RECEIVER,
-            issued_at=now,
+            issued_at=normalise(spec["issued_at"]) if spec.get("issued_at") else now,
+            due_at=normalise(spec["due_at"]) if spec.get("due_at") else None,
+            # The billing key marker (enlivy_provider.invoices.billing_identity.BILLING_KEY_FIELD).
+            peppol_project_reference=_KEY if spec.get("billing_key") else None,
             sub_total=line.sub_total,
             discount=line.discount,
             tax_total=line.tax_total,
@@ -113,6 +138,7 @@ def bulk_create(service: InvoiceService, organization_id: str, spec: dict[str, A
                 "discount": line.discount,
                 "tax_total": line.tax_total,
                 "total": line.total,
+                **_period_fields(spec),
             }
         ]
         template = dumps(prototype)
@@ -133,6 +159,7 @@ def bulk_create(service: InvoiceService, organization_id: str, spec: dict[str, A
                 .replace(_NUMBER, str(number))
                 .replace(_FORMATTED, formatted)
                 .replace(_NAME, f"Bulk item {i + 1}")
+                .replace(_KEY, json_text(str(spec.get("billing_key") or "").replace("{i}", str(i))))
             )
             columns = dict(prototype, id=invoice_id, organization_receiver_user_id=receiver)
             if numbered:
@@ -143,3 +170,18 @@ def bulk_create(service: InvoiceService, organization_id: str, spec: dict[str, A
             prefix["current_number"] = number
             store.put_record("invoice_prefix", prefix)
     return {"count": count, "first_id": rows[0][0]["id"], "last_id": rows[-1][0]["id"]}
+
+
+def json_text(value: str) -> str:
+    """``value`` as it appears inside a JSON string (the template is already serialised)."""
+    return json.dumps(value)[1:-1]
+
+
+def _period_fields(spec: dict[str, Any]) -> dict[str, Any]:
+    if spec.get("billing_period_start") is None:
+        return {"has_billing_period": False}
+    return {
+        "has_billing_period": True,
+        "billing_period_started_at": spec["billing_period_start"],
+        "billing_period_ended_at": spec["billing_period_end"],
+    }

@@ -35,6 +35,7 @@ CREATE TABLE IF NOT EXISTS invoices (
 );
 CREATE INDEX IF NOT EXISTS invoices_org_live_created ON invoices (organization_id, deleted_at, created_at, seq);
 CREATE INDEX IF NOT EXISTS invoices_org_updated ON invoices (organization_id, updated_at);
+CREATE INDEX IF NOT EXISTS invoices_org_issued ON invoices (organization_id, issued_at);
 CREATE INDEX IF NOT EXISTS invoices_org_status ON invoices (organization_id, status);
 CREATE INDEX IF NOT EXISTS invoices_payable ON invoices (payable_since);
 CREATE TABLE IF NOT EXISTS tokens (

@@ -1,0 +1,467 @@
+"""Reconciliation of a billing run: what it should have invoiced against what Enlivy holds (pure, no I/O).
+
+:func:`parse_expected` turns the expected rows (customer id, billing key, period, total, currency) into
+:class:`ExpectedBilling` values, refusing the whole input with every bad field named. :class:`Reconciliation`
+then takes Enlivy's invoices one at a time (:meth:`Reconciliation.add`, fed from a paginated listing) and keeps
+only a small state per expected billing, so memory does not grow with the number of invoices read. Findings that
+are known the moment an invoice is read (unexpected, cancelled/deleted, unpaid) go straight to ``emit``; the
+ones that need every invoice (missing, duplicate, total mismatch) come out of :meth:`Reconciliation.finish`.
+
+Which invoice belongs to which billing is the billing identity's rule (``billing_identity``/``lookups``): a
+billing invoice of the customer, with a line billing exactly the period, carrying the billing key or none.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from enlivy_provider.invoices.billing_identity import BILLING_KEY_FIELD, Billing, check_billing_key
+from enlivy_provider.invoices.billing_period import BillingPeriod, parse_date
+from enlivy_provider.invoices.decimals import NotADecimalError, to_decimal
+from enlivy_provider.invoices.errors import InvoiceValidationError, ValidationIssue, join_path
+from enlivy_provider.invoices.lookups import invoice_covers_period, is_billing_invoice, is_dead
+
+CATEGORIES: tuple[str, ...] = ("missing", "duplicate", "unexpected", "total_mismatch", "cancelled_or_deleted")
+DEFAULT_FAIL_ON: tuple[str, ...] = ("missing", "duplicate", "total_mismatch")
+# Days past due, inclusive bounds; None = open-ended. Day 0 is the due day itself.
+AGEING_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
+    ("0-30", 0, 30),
+    ("31-60", 31, 60),
+    ("61-90", 61, 90),
+    ("90+", 91, None),
+)
+# Statuses in which nothing is owed any more (a cancelled invoice is dead, see lookups.is_dead).
+SETTLED_STATUSES = frozenset({"paid", "solved"})
+REPORT_COLUMNS: tuple[str, ...] = (
+    "category",
+    "customer_id",
+    "billing_key",
+    "period_start",
+    "period_end",
+    "invoice_ids",
+    "status",
+    "currency",
+    "expected_total",
+    "invoiced_total",
+    "difference",
+    "days_past_due",
+    "ageing_bucket",
+)
+
+
+# --------------------------------------------------------------------------------------------- expected rows
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectedBilling:
+    customer_id: str
+    billing_key: str
+    period: BillingPeriod
+    total: Decimal
+    currency: str
+
+    @property
+    def key(self) -> tuple[str, str, BillingPeriod]:
+        return self.customer_id, self.billing_key, self.period
+
+
+def _text(row: Mapping[str, Any], names: tuple[str, ...]) -> Any:
+    for name in names:
+        if row.get(name) not in (None, ""):
+            return row[name]
+    return None
+
+
+def _row_period(
+    row: Mapping[str, Any], path: str, default: BillingPeriod | None
+) -> tuple[BillingPeriod | None, list[ValidationIssue]]:
+    nested = row.get("billing_period")
+    source = nested if isinstance(nested, Mapping) else row
+    prefix = join_path(path, "billing_period") if isinstance(nested, Mapping) else path
+    names = (("start", "period_start"), ("end", "period_end"))
+    raw = [_text(source, n) for n in names]
+    if raw == [None, None]:
+        if default is None:
+            return None, [
+                ValidationIssue(join_path(path, "period_start"), "is required (no billing_period given)")
+            ]
+        return default, []
+    issues: list[ValidationIssue] = []
+    days: list[dt.date | None] = []
+    for value, (short, flat) in zip(raw, names, strict=True):
+        where = join_path(prefix, short if isinstance(nested, Mapping) else flat)
+        day = parse_date(value) if value is not None else None
+        if day is None:
+            issues.append(ValidationIssue(where, f"must be a date YYYY-MM-DD (got {value!r})"))
+        days.append(day)
+    start, end = days
+    if start is not None and end is not None and end < start:
+        issues.append(ValidationIssue(join_path(path, "period_end"), f"{end} is before the start {start}"))
+    if issues or start is None or end is None:
+        return None, issues
+    return BillingPeriod(start, end), []
+
+
+def _row_total(row: Mapping[str, Any], path: str) -> tuple[Decimal | None, list[ValidationIssue]]:
+    totals = row.get("totals")
+    value, where = row.get("total"), join_path(path, "total")
+    if value is None and isinstance(totals, Mapping):  # a create operator's summary
+        value, where = totals.get("total"), join_path(join_path(path, "totals"), "total")
+    if value is None or value == "":
+        return None, [ValidationIssue(where, "is required (a decimal amount such as '119.00')")]
+    if isinstance(value, float):  # a float has already lost the exact amount
+        return None, [ValidationIssue(where, f"must be a decimal string, not a float ({value!r})")]
+    try:
+        return to_decimal(value), []
+    except NotADecimalError as exc:
+        return None, [ValidationIssue(where, str(exc))]
+
+
+def parse_expected(
+    rows: Iterable[Any],
+    *,
+    default_billing_key: str | None = None,
+    default_period: BillingPeriod | None = None,
+    path: str = "expected",
+) -> list[ExpectedBilling]:
+    """Every row checked; raises :class:`InvoiceValidationError` naming ``expected[i].field`` for each problem.
+
+    A row is a mapping with ``customer_id`` (or ``customer``), ``billing_key``, ``period_start``/``period_end``
+    (or ``billing_period: {start, end}``), ``total`` (or ``totals.total``) and ``currency``. A row without a
+    billing key or period takes the defaults; two rows of one billing are an error.
+    """
+    issues: list[ValidationIssue] = []
+    parsed: list[ExpectedBilling] = []
+    seen: dict[tuple[str, str, BillingPeriod], int] = {}
+    for index, row in enumerate(rows):
+        where = join_path(path, index)
+        if not isinstance(row, Mapping):
+            issues.append(ValidationIssue(where, f"must be an object (got {type(row).__name__})"))
+            continue
+        found: list[ValidationIssue] = []
+        customer = _text(row, ("customer_id", "customer"))
+        if not isinstance(customer, str) or not customer.strip():
+            found.append(
+                ValidationIssue(join_path(where, "customer_id"), f"must be a customer id (got {customer!r})")
+            )
+        key, key_issues = check_billing_key(row.get("billing_key"), join_path(where, "billing_key"))
+        found += key_issues
+        key = key or default_billing_key
+        if key is None and not key_issues:
+            found.append(
+                ValidationIssue(join_path(where, "billing_key"), "is required (no billing_key given)")
+            )
+        period, period_issues = _row_period(row, where, default_period)
+        found += period_issues
+        total, total_issues = _row_total(row, where)
+        found += total_issues
+        currency = row.get("currency")
+        if not isinstance(currency, str) or len(currency.strip()) != 3 or not currency.strip().isalpha():
+            found.append(
+                ValidationIssue(join_path(where, "currency"), f"must be an ISO 4217 code (got {currency!r})")
+            )
+        if found or key is None or period is None or total is None or not isinstance(customer, str):
+            issues += found
+            continue
+        billing = ExpectedBilling(customer.strip(), key, period, total, str(currency).strip().upper())
+        other = seen.setdefault(billing.key, index)
+        if other != index:
+            issues.append(ValidationIssue(where, f"is the same billing as {join_path(path, other)}"))
+            continue
+        parsed.append(billing)
+    if issues:
+        raise InvoiceValidationError(issues, subject="expected invoices")
+    return parsed
+
+
+def rows_from_bulk_result(result: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The invoices a bulk create run stands for (created, found existing, or replayed), as expected rows."""
+    return [
+        summary for outcome in ("created", "existing", "replayed") for summary in result.get(outcome) or []
+    ]
+
+
+# ------------------------------------------------------------------------------------------- reconciliation
+
+
+class _State:
+    """What has been seen of one expected billing (a few fields, whatever the number of invoices)."""
+
+    __slots__ = ("expected", "invoiced_currency", "invoiced_total", "live", "live_ids", "status")
+
+    def __init__(self, expected: ExpectedBilling) -> None:
+        self.expected = expected
+        self.live = 0
+        self.live_ids: tuple[str, ...] = ()  # the first two, enough to name a duplicate
+        self.invoiced_total: Decimal | None = None
+        self.invoiced_currency: str | None = None
+        self.status: str | None = None
+
+
+def ageing_bucket(days_past_due: int) -> str | None:
+    for name, low, high in AGEING_BUCKETS:
+        if days_past_due >= low and (high is None or days_past_due <= high):
+            return name
+    return None  # not due yet
+
+
+def _money(value: Any) -> Decimal | None:
+    try:
+        return to_decimal(value)
+    except NotADecimalError:
+        return None
+
+
+def _amount_text(value: Any) -> str:
+    amount = _money(value)
+    return "" if amount is None else str(amount)
+
+
+def _sum_text(amounts: Mapping[str, Decimal]) -> dict[str, str]:
+    return {currency: str(amount) for currency, amount in sorted(amounts.items())}
+
+
+Finding = dict[str, str]
+
+
+@dataclass
+class Reconciliation:
+    """Feed it every invoice of the period (:meth:`add`), then :meth:`finish`; ``emit`` receives each finding
+    (a row of :data:`REPORT_COLUMNS`) once."""
+
+    expected: Iterable[ExpectedBilling]
+    reference_date: dt.date
+    emit: Callable[[Finding], None] = lambda _finding: None
+    examples_per_category: int = 10
+    extra_periods: Iterable[BillingPeriod] = ()
+    extra_keys: Iterable[str] = ()
+    counts: dict[str, int] = field(init=False)
+    examples: dict[str, list[Finding]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._by_key: dict[tuple[str, str, BillingPeriod], _State] = {}
+        # For invoices without a billing key (made by hand: Billing.marks takes them as the billing's).
+        self._by_customer: dict[tuple[str, BillingPeriod], list[_State]] = {}
+        self._expected_totals: dict[str, Decimal] = {}
+        for billing in self.expected:
+            state = _State(billing)
+            self._by_key[billing.key] = state
+            self._by_customer.setdefault((billing.customer_id, billing.period), []).append(state)
+            self._expected_totals[billing.currency] = (
+                self._expected_totals.get(billing.currency, Decimal(0)) + billing.total
+            )
+        self._periods = tuple({*(s.expected.period for s in self._by_key.values()), *self.extra_periods})
+        self._keys = frozenset({*(s.expected.billing_key for s in self._by_key.values()), *self.extra_keys})
+        self.counts = dict.fromkeys(CATEGORIES, 0)
+        self.examples = {category: [] for category in CATEGORIES}
+        self.ageing: dict[str, dict[str, Any]] = {
+            name: {"count": 0, "totals": {}} for name, _low, _high in AGEING_BUCKETS
+        }
+        self._invoiced_totals: dict[str, Decimal] = {}
+        self.read = 0
+        self.in_scope = 0
+
+    # -- streaming ------------------------------------------------------------------------------------
+
+    def add(self, invoice: Mapping[str, Any]) -> None:
+        self.read += 1
+        if not is_billing_invoice(invoice):
+            return
+        carried = invoice.get(BILLING_KEY_FIELD)
+        if carried and carried not in self._keys:
+            return  # another billing's invoice (another DAG or task): not this run's concern
+        periods = [period for period in self._periods if invoice_covers_period(invoice, period)]
+        if not periods:
+            return
+        self.in_scope += 1
+        state = self._match(invoice, periods)
+        if is_dead(invoice):
+            self._found("cancelled_or_deleted", self._invoice_finding(invoice, state, periods[0]))
+            return
+        if state is None:
+            self._found("unexpected", self._invoice_finding(invoice, None, periods[0]))
+        else:
+            self._record_live(state, invoice)
+        self._age(invoice, state, periods[0])
+
+    def _match(self, invoice: Mapping[str, Any], periods: list[BillingPeriod]) -> _State | None:
+        customer = str(invoice.get("organization_receiver_user_id") or "")
+        carried = invoice.get(BILLING_KEY_FIELD)
+        candidates: list[_State] = []
+        for period in periods:
+            if carried:
+                state = self._by_key.get((customer, str(carried), period))
+                candidates += [state] if state is not None else []
+            else:
+                candidates += self._by_customer.get((customer, period), [])
+        # The billing identity decides (an invoice without a key is taken as the billing's, see Billing.marks).
+        matching = [s for s in candidates if _billing(s.expected).marks(invoice)]
+        return next((s for s in matching if s.live == 0), matching[0] if matching else None)
+
+    def _record_live(self, state: _State, invoice: Mapping[str, Any]) -> None:
+        state.live += 1
+        if len(state.live_ids) < 2:
+            state.live_ids += (str(invoice.get("id")),)
+        if state.live == 1:
+            state.invoiced_total = _money(invoice.get("total"))
+            state.invoiced_currency = str(invoice.get("currency") or "")
+            state.status = str(invoice.get("status") or "")
+            if state.invoiced_total is not None:
+                currency = state.invoiced_currency
+                self._invoiced_totals[currency] = self._invoiced_totals.get(currency, Decimal(0)) + (
+                    state.invoiced_total
+                )
+
+    def _age(self, invoice: Mapping[str, Any], state: _State | None, period: BillingPeriod) -> None:
+        if invoice.get("status") in SETTLED_STATUSES:
+            return
+        due = parse_date(invoice.get("due_at"))
+        if due is None:
+            return
+        days = (self.reference_date - due).days
+        bucket = ageing_bucket(days)
+        if bucket is None:
+            return
+        entry = self.ageing[bucket]
+        entry["count"] += 1
+        total, currency = _money(invoice.get("total")), str(invoice.get("currency") or "")
+        if total is not None:
+            entry["totals"][currency] = entry["totals"].get(currency, Decimal(0)) + total
+        finding = self._invoice_finding(invoice, state, period)
+        self.emit({**finding, "category": "unpaid", "days_past_due": str(days), "ageing_bucket": bucket})
+
+    # -- findings -------------------------------------------------------------------------------------
+
+    def _found(self, category: str, finding: Finding) -> None:
+        self.counts[category] += 1
+        if len(self.examples[category]) < self.examples_per_category:
+            self.examples[category].append(finding)
+        self.emit(finding)
+
+    def _invoice_finding(
+        self, invoice: Mapping[str, Any], state: _State | None, period: BillingPeriod
+    ) -> Finding:
+        dead = is_dead(invoice)
+        category = "cancelled_or_deleted" if dead else "unexpected"
+        status = "deleted" if invoice.get("deleted_at") else str(invoice.get("status") or "")
+        expected = state.expected if state is not None else None
+        return _finding(
+            category,
+            customer_id=str(invoice.get("organization_receiver_user_id") or ""),
+            billing_key=expected.billing_key if expected else str(invoice.get(BILLING_KEY_FIELD) or ""),
+            period=expected.period if expected else period,
+            invoice_ids=str(invoice.get("id") or ""),
+            status=status,
+            currency=str(invoice.get("currency") or ""),
+            expected_total=str(expected.total) if expected else "",
+            invoiced_total=_amount_text(invoice.get("total")),
+        )
+
+    def finish(self) -> dict[str, Any]:
+        """Missing, duplicate and total-mismatch findings (in the expected rows' order), then the summary."""
+        for state in self._by_key.values():
+            billing = state.expected
+            common = {
+                "customer_id": billing.customer_id,
+                "billing_key": billing.billing_key,
+                "expected_total": str(billing.total),
+            }
+            period = billing.period
+            if state.live == 0:
+                self._found(
+                    "missing", _finding("missing", period=period, currency=billing.currency, **common)
+                )
+            elif state.live > 1:
+                ids = ",".join(state.live_ids) + (f",+{state.live - 2}" if state.live > 2 else "")
+                self._found(
+                    "duplicate",
+                    _finding(
+                        "duplicate", period=period, invoice_ids=ids, currency=billing.currency, **common
+                    ),
+                )
+            elif state.invoiced_total != billing.total or state.invoiced_currency != billing.currency:
+                difference = (
+                    str(state.invoiced_total - billing.total)
+                    if state.invoiced_total is not None and state.invoiced_currency == billing.currency
+                    else ""
+                )
+                currency = billing.currency
+                if state.invoiced_currency != billing.currency:
+                    currency = f"{billing.currency}->{state.invoiced_currency}"
+                self._found(
+                    "total_mismatch",
+                    _finding(
+                        "total_mismatch",
+                        period=period,
+                        invoice_ids=",".join(state.live_ids),
+                        status=state.status or "",
+                        currency=currency,
+                        invoiced_total=str(state.invoiced_total) if state.invoiced_total is not None else "",
+                        difference=difference,
+                        **common,
+                    ),
+                )
+        return self.summary()
+
+    def summary(self) -> dict[str, Any]:
+        currencies = sorted({*self._expected_totals, *self._invoiced_totals})
+        zero = Decimal(0)
+        return {
+            "reference_date": self.reference_date.isoformat(),
+            "expected": len(self._by_key),
+            "invoices_read": self.read,
+            "invoices_in_scope": self.in_scope,
+            "counts": dict(self.counts),
+            "examples": {category: list(rows) for category, rows in self.examples.items()},
+            "totals": {
+                currency: {
+                    "expected": str(self._expected_totals.get(currency, zero)),
+                    "invoiced": str(self._invoiced_totals.get(currency, zero)),
+                    "difference": str(
+                        self._invoiced_totals.get(currency, zero) - self._expected_totals.get(currency, zero)
+                    ),
+                }
+                for currency in currencies
+            },
+            "ageing": {
+                name: {"count": entry["count"], "totals": _sum_text(entry["totals"])}
+                for name, entry in self.ageing.items()
+            },
+        }
+
+
+def _billing(expected: ExpectedBilling) -> Billing:
+    # Only marks() is used: the organization does not take part in it.
+    return Billing("", expected.customer_id, expected.period, expected.billing_key)
+
+
+def _finding(category: str, *, period: BillingPeriod, **values: str) -> Finding:
+    row = dict.fromkeys(REPORT_COLUMNS, "")
+    row.update(
+        values, category=category, period_start=period.start.isoformat(), period_end=period.end.isoformat()
+    )
+    return row
+
+
+def check_fail_on(
+    value: Iterable[str] | str, path: str = "fail_on"
+) -> tuple[tuple[str, ...], list[ValidationIssue]]:
+    names = (value,) if isinstance(value, str) else tuple(value)
+    unknown = [name for name in names if name not in CATEGORIES]
+    if unknown:
+        return (), [ValidationIssue(path, f"unknown categories {unknown!r}; choose from {list(CATEGORIES)}")]
+    return names, []
+
+
+def failed_categories(counts: Mapping[str, int], fail_on: Iterable[str]) -> list[str]:
+    return [category for category in fail_on if counts.get(category, 0) > 0]
+
+
+def iter_examples(summary: Mapping[str, Any]) -> Iterator[Finding]:
+    """The summary's example findings, category by category (for the log's table)."""
+    for category in CATEGORIES:
+        yield from summary["examples"].get(category, [])
