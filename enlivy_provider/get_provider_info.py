@@ -83,7 +83,12 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Enlivy",
-                "python-modules": ["enlivy_provider.operators.invoices", "enlivy_provider.operators.export"],
+                "python-modules": [
+                    "enlivy_provider.operators.invoices",
+                    "enlivy_provider.operators.export",
+                    "enlivy_provider.operators.refund",
+                    "enlivy_provider.operators.generic",
+                ],
             }
         ],
         "sensors": [

@@ -125,6 +125,13 @@ def generation_key(base: str, superseded: Iterable[str] = ()) -> str:
     return _hashed(KEY_PREFIX, ["next-generation", base, *dead])
 
 
+def action_key(prefix: str, action: str, *parts: str) -> str:
+    """The Idempotency-Key of a write identified by what it acts on (not by the run that sends it), e.g.
+    ``action_key("airflow-refund-", "invoice.refund", organization_id, invoice_id, reason)``: every run,
+    retry and racing copy of the same action sends the same key, so the server performs it once."""
+    return _hashed(prefix, [action, *parts])
+
+
 def _hashed(prefix: str, parts: list[str]) -> str:
     material = json.dumps([_VERSION, *parts], separators=(",", ":"), ensure_ascii=True)
     return prefix + hashlib.sha256(material.encode("utf-8")).hexdigest()[:40]
