@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from invoice_support import Failures, make_dag, new_dag_id, result, run, try_numbers
+from invoice_support import Failures, make_dag, new_dag_id, result, run, run_at_once, try_numbers
 
 from enlivy_provider.emulator import seed
 from enlivy_provider.operators.refund import EnlivyRefundInvoiceOperator
@@ -239,3 +239,22 @@ def test_a_draft_cannot_be_refunded(enlivy_emulator: Any, api: Any, failures: Fa
     assert states == {"refund": "failed"}
     assert "invoice_id: " in failures.text() and "only an issued standard invoice" in failures.text()
     assert enlivy_emulator.counters()["writes"] == 0
+
+
+def test_two_runs_racing_to_refund_the_same_invoice_make_one_reversal(
+    enlivy_emulator: Any, connection_extra: Any, invoice: dict[str, Any]
+) -> None:
+    patience_s = 240  # a loaded machine may start the second process minutes after the first
+    connection_extra(timeout=patience_s + 30)
+    # Both runs read the invoice before either refunds: each sees everything left and sends the refund.
+    enlivy_emulator.add_fault(
+        "GET", "/organizations/*/invoices/*", "barrier", parties=2, delay_ms=patience_s * 1000
+    )
+    (states_a, results_a), (states_b, results_b) = run_at_once(
+        (refund_dag("refund_race_a", invoice["id"]), {}), (refund_dag("refund_race_b", invoice["id"]), {})
+    )
+    assert states_a == states_b == {"refund": "success"}
+    assert sorted([results_a["refund"]["outcome"], results_b["refund"]["outcome"]]) == ["created", "replayed"]
+    assert results_a["refund"]["reversal_id"] == results_b["refund"]["reversal_id"]
+    assert len(reversals(enlivy_emulator, invoice["id"])) == 1
+    assert refund_writes(enlivy_emulator) == 2  # both really sent it: the key, not the read, kept one
