@@ -74,7 +74,7 @@ def test_full_refund_reverses_everything_and_links_both_ways(
 def test_partial_refund_by_line_id_and_by_order(
     enlivy_emulator: Any, api: Any, invoice: dict[str, Any]
 ) -> None:
-    seat, addon = invoice["line_items"]
+    seat = invoice["line_items"][0]
     lines = [
         {"line_item_id": seat["id"], "quantity": 1},  # 95.00 + 18.05 VAT
         {"order": 2, "quantity": "1.5"},  # 15.00 + 2.85 VAT
