@@ -89,6 +89,8 @@ def get_provider_info() -> dict[str, Any]:
                     "enlivy_provider.operators.send",
                     "enlivy_provider.operators.charge",
                     "enlivy_provider.operators.reconcile",
+                    "enlivy_provider.operators.refund",
+                    "enlivy_provider.operators.generic",
                 ],
             }
         ],

@@ -264,13 +264,35 @@ class EnlivyClient(BaseEnlivyClient):
     ) -> dict[str, Any]:
         """The reversal invoice; ``line_items`` ``[{organization_invoice_line_item_id, quantity}]`` for a
         partial refund, None for all that is left."""
+        return self.refund_invoice_answer(
+            invoice_id,
+            line_items,
+            reason=reason,
+            note_lang_map=note_lang_map,
+            organization_invoice_prefix_id=organization_invoice_prefix_id,
+            idempotency_key=idempotency_key,
+            include=include,
+        ).record
+
+    def refund_invoice_answer(
+        self,
+        invoice_id: str,
+        line_items: Iterable[Mapping[str, Any]] | None = None,
+        *,
+        reason: str | None = None,
+        note_lang_map: Mapping[str, str] | None = None,
+        organization_invoice_prefix_id: str | None = None,
+        idempotency_key: str | None = None,
+        include: Include = None,
+    ) -> core.WriteAnswer:
+        """Like :meth:`refund_invoice`, and says whether the server replayed an earlier refund for this key."""
         options = {
             "reason": reason,
             "note_lang_map": note_lang_map,
             "organization_invoice_prefix_id": organization_invoice_prefix_id,
         }
         call = self._endpoints.refund_invoice(invoice_id, line_items, options, idempotency_key, include)
-        return self._record(call)
+        return core.WriteAnswer.from_response(self._call(call))
 
     def issue_invoice(
         self,

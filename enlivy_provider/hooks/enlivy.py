@@ -276,6 +276,7 @@ class EnlivyHook(BaseHook):
     download_invoice = _delegate(EnlivyClient.download_invoice)
     charge_invoice = _delegate(EnlivyClient.charge_invoice)
     refund_invoice = _delegate(EnlivyClient.refund_invoice)
+    refund_invoice_answer = _delegate(EnlivyClient.refund_invoice_answer)
     issue_invoice = _delegate(EnlivyClient.issue_invoice)
     issue_receipt = _delegate(EnlivyClient.issue_receipt)
     tag_invoice = _delegate(EnlivyClient.tag_invoice)

@@ -125,14 +125,20 @@ def generation_key(base: str, superseded: Iterable[str] = ()) -> str:
     return _hashed(KEY_PREFIX, ["next-generation", base, *dead])
 
 
+def action_key(prefix: str, action: str, *parts: str) -> str:
+    """The Idempotency-Key of a write identified by what it acts on (not by the run that sends it), e.g.
+    ``action_key("airflow-refund-", "invoice.refund", organization_id, invoice_id, reason)``: every run,
+    retry and racing copy of the same action sends the same key, so the server performs it once."""
+    return _hashed(prefix, [action, *parts])
+
+
 ACTION_KEY_PREFIX = "airflow-action-"
 
 
 def invoice_action_key(organization_id: str, invoice_id: str, action: str, step: str) -> str:
     """The Idempotency-Key of one action on one invoice: an e-mail for one purpose (``"first_send"``,
-    ``"reminder:7d"``), a charge attempt (``"attempt:2"``). Derived from what the action is and never from the
-    run, so re-runs, retries and racing runs send the same key and Enlivy acts once."""
-    return _hashed(ACTION_KEY_PREFIX, ["invoice.action", organization_id, invoice_id, action, step])
+    ``"reminder:7d"``), a charge attempt (``"attempt:2"``)."""
+    return action_key(ACTION_KEY_PREFIX, "invoice.action", organization_id, invoice_id, action, step)
 
 
 def _hashed(prefix: str, parts: list[str]) -> str:

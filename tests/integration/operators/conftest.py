@@ -27,3 +27,14 @@ def connection_extra(enlivy_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> A
         monkeypatch.setenv("AIRFLOW_CONN_ENLIVY_DEFAULT", enlivy_emulator.connection_json(**extra))
 
     return set_extra
+
+
+@pytest.fixture
+def api(enlivy_emulator: Any) -> Any:
+    """A client on the emulator's demo organization, to set up and read back what a test needs."""
+    from enlivy_provider.client import EnlivyClient
+
+    with EnlivyClient(
+        enlivy_emulator.base_url, enlivy_emulator.token, organization_id=enlivy_emulator.org_id
+    ) as client:
+        yield client
