@@ -204,8 +204,9 @@ class EnlivyReconcileInvoicesOperator(BaseOperator):
     :param report_path: ``ObjectStoragePath`` URL of the report file (``.csv``, else JSON), templated.
     :param fail_on: categories that fail the task (:data:`~enlivy_provider.invoices.reconcile.CATEGORIES`).
     :param reference_date: the day ageing counts to; default the run's reference date (``run_dates``).
-    :param issued_from / issued_to: the listing window (dates, inclusive); default the earliest period's
-        first day to the latest period's last day plus ``DEFAULT_ISSUE_GRACE_DAYS``.
+    :param issued_from: first day of the listing window (inclusive); default the earliest period's first day.
+    :param issued_to: last day of the listing window (inclusive); default the latest period's last day plus
+        ``DEFAULT_ISSUE_GRACE_DAYS``.
     :param examples: findings per category kept in the XCom (all of them are in the report).
     """
 
