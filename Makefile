@@ -28,7 +28,8 @@ pytest: $(STAMP)
 
 # The documentation site (mkdocs.yml): warnings, broken links and bad docstring references fail the build.
 docs: $(STAMP)
-	$(BIN)/mkdocs build --strict --quiet --site-dir site
+	$(BIN)/mkdocs build --strict --site-dir site > .mkdocs.log 2>&1; status=$$?; grep -v "^INFO" .mkdocs.log; test $$status -eq 0
+	@if grep -E -q "WARNING|ERROR|Aborted" .mkdocs.log; then echo "docs: warnings are errors"; exit 1; fi
 
 # Build the sdist and the wheel with a standard builder, then check their metadata renders on PyPI.
 dist: $(STAMP)
