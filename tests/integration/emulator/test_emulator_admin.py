@@ -22,7 +22,7 @@ def test_health(enlivy_emulator: EmulatorHandle) -> None:
 def test_reset_wipes_data_counters_faults_keys_and_config(api: Api, enlivy_emulator: EmulatorHandle) -> None:
     api.post("/invoices", json=invoice_payload(), headers={"Idempotency-Key": "k"})
     enlivy_emulator.add_fault("GET", "/organizations/*", "error")
-    enlivy_emulator.configure(latency_ms=5, rate_limit=100, auto_pay_after=60)
+    enlivy_emulator.configure(latency_ms=5, rate_limit=100, auto_pay_after=60, replay_header=False)
     enlivy_emulator.reset()
     assert enlivy_emulator.invoices() == []
     assert enlivy_emulator.idempotency_keys() == []
@@ -33,6 +33,7 @@ def test_reset_wipes_data_counters_faults_keys_and_config(api: Api, enlivy_emula
         "latency_ms": 0,
         "rate_limit": None,
         "auto_pay_after": None,
+        "replay_header": True,
     }
     assert api.create_invoice()["number"] == "1"  # the prefix counter starts again
 
@@ -128,5 +129,11 @@ def test_config_validation(enlivy_emulator: EmulatorHandle) -> None:
     assert admin(enlivy_emulator, "PUT", "/config", json={"latency_ms": -1}).status_code == 422
     assert admin(enlivy_emulator, "PUT", "/config", json={"rate_limit": 0}).status_code == 422
     assert admin(enlivy_emulator, "PUT", "/config", json={"speed": 1}).status_code == 422
+    assert admin(enlivy_emulator, "PUT", "/config", json={"replay_header": "no"}).status_code == 422
     answer = admin(enlivy_emulator, "PUT", "/config", json={"rate_limit": 2.5, "auto_pay_after": None})
-    assert answer.json() == {"latency_ms": 0, "rate_limit": 2.5, "auto_pay_after": None}
+    assert answer.json() == {
+        "latency_ms": 0,
+        "rate_limit": 2.5,
+        "auto_pay_after": None,
+        "replay_header": True,
+    }

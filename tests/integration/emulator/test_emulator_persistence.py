@@ -30,7 +30,12 @@ def test_data_survives_a_restart_with_db(tmp_path: Path) -> None:
     with run_emulator(db=db, latency_ms=5, rate_limit=500, auto_pay_after=3600) as second:
         api = Api(second)
         config = requests.get(f"{second.base_url}/_emulator/config", timeout=10).json()
-        assert config == {"latency_ms": 5, "rate_limit": 500.0, "auto_pay_after": 3600.0}
+        assert config == {
+            "latency_ms": 5,
+            "rate_limit": 500.0,
+            "auto_pay_after": 3600.0,
+            "replay_header": True,
+        }
         again = api.get(f"/invoices/{created['id']}", params={"include": "line_items"}).json()["data"]
         assert again["total"] == created["total"]
         assert again["line_items"]["data"] == created["line_items"]["data"]
