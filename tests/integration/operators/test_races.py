@@ -49,8 +49,9 @@ def hold_lookups(emulator: Any, parties: int) -> None:
     emulator.add_fault("GET", LOOKUPS, "barrier", parties=parties, delay_ms=PATIENCE_S * 1000)
 
 
-def create_dag(name: str, quantity: int = 1, **kwargs: Any) -> Any:
-    with make_dag(new_dag_id(name)) as dag:
+def create_dag(name: str, quantity: int = 1, *, dag_id: str | None = None, **kwargs: Any) -> Any:
+    """One create task billing CUSTOMERS[0] for October; ``dag_id`` reuses a DAG id (a re-run of that DAG)."""
+    with make_dag(dag_id or new_dag_id(name)) as dag:
         EnlivyCreateInvoiceOperator(
             task_id="create",
             customer=CUSTOMERS[0],
@@ -253,19 +254,6 @@ def test_if_cancelled_fail_names_the_dead_invoice_and_writes_nothing(enlivy_emul
     assert [i["id"] for i in live_invoices(enlivy_emulator) if i["status"] != "cancelled"] == []
 
 
-def _create_dag_with_id(dag_id: str, quantity: int, **kwargs: Any) -> Any:
-    with make_dag(dag_id) as dag:
-        EnlivyCreateInvoiceOperator(
-            task_id="create",
-            customer=CUSTOMERS[0],
-            line_items=[{"product_id": PLATFORM, "quantity": quantity}],
-            invoice={"currency": "EUR", "status": "pending", "issued_at": "2026-11-01", "due_in_days": 14},
-            billing_period=OCTOBER,
-            **kwargs,
-        )
-    return dag
-
-
 @pytest.mark.parametrize("how", ["cancelled", "deleted"])
 def test_corrected_inputs_after_the_wrong_invoice_was_cancelled_bill_again_without_a_lookup(
     enlivy_emulator: Any, how: str
@@ -275,9 +263,9 @@ def test_corrected_inputs_after_the_wrong_invoice_was_cancelled_bill_again_witho
     # (409); the billing's invoice under that key is dead, so the billing moves to its next generation
     # instead of failing with "cancel that invoice" (which was done).
     dag_id = new_dag_id(f"corrected_{how}")
-    first = result(run(_create_dag_with_id(dag_id, 1, if_exists="create"), logical_date=NOV_1)[1], "create")
+    first = result(run(create_dag("", 1, dag_id=dag_id, if_exists="create"), logical_date=NOV_1)[1], "create")
     _kill(enlivy_emulator, first["id"], how)
-    states, dag_run = run(_create_dag_with_id(dag_id, 2, if_exists="create"), logical_date=NOV_1)
+    states, dag_run = run(create_dag("", 2, dag_id=dag_id, if_exists="create"), logical_date=NOV_1)
     assert states == {"create": "success"}
     again = result(dag_run, "create")
     assert again["outcome"] == "created" and again["id"] != first["id"]
