@@ -1,4 +1,4 @@
-"""Admin endpoints under ``/_emulator/`` (no auth; the emulator listens on loopback), as in contracts.md."""
+"""Admin endpoints under ``/_emulator/`` (no auth; the emulator listens on loopback), documented in docs/emulator.md."""
 
 from __future__ import annotations
 
