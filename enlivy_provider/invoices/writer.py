@@ -48,8 +48,15 @@ class DeadInvoiceError(Exception):
 class BillingConflictError(Exception):
     """The billing's Idempotency-Key was used with a different body: the inputs changed since it was written."""
 
-    def __init__(self, key: str, what: str, existing: Mapping[str, Any] | None) -> None:
-        found = f"its invoice is {_named(existing)}" if existing else "its invoice was not found alive"
+    def __init__(
+        self, key: str, what: str, existing: Mapping[str, Any] | None, *, looked_up: bool = True
+    ) -> None:
+        if existing:
+            found = f"its invoice is {_named(existing)}"
+        elif looked_up:
+            found = "its invoice was not found alive"
+        else:  # no billing period: nothing to look the invoice up by, and it may well be alive
+            found = "the invoice written under it was not looked up (the invoice has no billing period)"
         super().__init__(
             f"the {what} was already written with different inputs (Idempotency-Key {key}); {found}. "
             "Nothing was created: correct or cancel that invoice, or give this billing another billing_key"
@@ -154,7 +161,9 @@ def create_invoice_once(
                 # were corrected since): the billing moves to its next generation, as after a lookup.
                 dead.extend(held.dead)
                 continue
-            raise BillingConflictError(key, what, held.live if held else None) from None
+            raise BillingConflictError(
+                key, what, held.live if held else None, looked_up=billing is not None
+            ) from None
         if not answer.replayed and answer.certain:
             return _summary(answer.record, "created", key, billing, url_for)
         # A replay shows the invoice as it was then; and a server that does not say whether it replayed may

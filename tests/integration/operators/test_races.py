@@ -285,3 +285,30 @@ def test_without_a_replay_header_a_recent_dead_invoice_is_not_reported_as_billed
     assert again["outcome"] == "created" and again["id"] != first["id"]
     alive = [i["id"] for i in live_invoices(enlivy_emulator) if i["status"] != "cancelled"]
     assert alive == [again["id"]]
+
+
+def test_changed_inputs_without_a_billing_period_say_the_invoice_was_not_looked_up(
+    enlivy_emulator: Any,
+) -> None:
+    # An event invoice (no billing period) re-sent with other inputs under its key: the message must not
+    # claim the first invoice is dead, since nothing could look it up.
+    failures = Failures()
+
+    def event_dag(quantity: int) -> Any:
+        with make_dag(new_dag_id("event_changed")) as dag:
+            EnlivyCreateInvoiceOperator(
+                task_id="create",
+                customer=CUSTOMERS[0],
+                line_items=[{"product_id": PLATFORM, "quantity": quantity}],
+                invoice={"currency": "EUR", "issued_at": "2026-11-01"},
+                idempotency_key="order-7",
+                on_failure_callback=failures,
+            )
+        return dag
+
+    first = result(run(event_dag(1), logical_date=NOV_1)[1], "create")
+    states, _ = run(event_dag(2), logical_date=NOV_1)
+    assert states == {"create": "failed"}
+    assert "was not looked up (the invoice has no billing period)" in failures.text()
+    assert "not found alive" not in failures.text()
+    assert [invoice["id"] for invoice in live_invoices(enlivy_emulator)] == [first["id"]]
