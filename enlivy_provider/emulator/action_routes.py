@@ -8,6 +8,9 @@ returns the refreshed invoice and puts the outcome in ``meta``); ``refund`` / ``
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -41,24 +44,26 @@ async def charge(request: Request, org: str, id: str) -> Response:
     )
 
 
-@action_router.post(ORG + "/invoices/{id}/refund")
-async def refund(request: Request, org: str, id: str) -> Response:
+async def _new_invoice_from(
+    request: Request, org: str, id: str, make: Callable[..., dict[str, Any]]
+) -> Response:
+    """An action that makes a new invoice from an existing one (a reversal, a standard invoice): 201 with it."""
     authorize(request, org)
     body = await read_json(request)
     includes = with_write_defaults(includes_of("invoice", request, body))
     state = state_of(request)
-    reversal = refund_invoice(state, org, id, body)
-    return json_response({"data": render_invoice(state.store, reversal, includes)}, 201)
+    made = make(state, org, id, body)
+    return json_response({"data": render_invoice(state.store, made, includes)}, 201)
+
+
+@action_router.post(ORG + "/invoices/{id}/refund")
+async def refund(request: Request, org: str, id: str) -> Response:
+    return await _new_invoice_from(request, org, id, refund_invoice)
 
 
 @action_router.post(ORG + "/invoices/{id}/issue-invoice")
 async def issue_invoice(request: Request, org: str, id: str) -> Response:
-    authorize(request, org)
-    body = await read_json(request)
-    includes = with_write_defaults(includes_of("invoice", request, body))
-    state = state_of(request)
-    issued = issue_from_proforma(state, org, id, body)
-    return json_response({"data": render_invoice(state.store, issued, includes)}, 201)
+    return await _new_invoice_from(request, org, id, issue_from_proforma)
 
 
 @action_router.post(ORG + "/invoices/{id}/issue-receipt")
