@@ -463,8 +463,9 @@ class ApiResponse:
 
 
 # A server that replays a stored answer for a repeated Idempotency-Key may say so (the Stripe convention,
-# which the emulator follows); Enlivy does not document such a header, so a record whose own created_at is
-# well before the answer's Date is taken as a replay too.
+# which the emulator follows); Enlivy does not document such a header, so a record whose own stamp of this
+# write (created_at for a create, updated_at for an update) is well before the answer's Date is taken as a
+# replay too.
 REPLAYED_HEADER = "idempotent-replayed"
 REPLAY_MIN_AGE = dt.timedelta(seconds=60)
 
@@ -476,12 +477,13 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return None
 
 
-def is_replay(headers: Mapping[str, str], record: Mapping[str, Any]) -> bool:
-    """Whether a write's answer is the replay of an earlier write under the same Idempotency-Key."""
+def is_replay(headers: Mapping[str, str], record: Mapping[str, Any], stamp: str = "created_at") -> bool:
+    """Whether a write's answer is the replay of an earlier write under the same Idempotency-Key; ``stamp``
+    is the record's field the write sets (an update leaves ``created_at`` as old as the invoice)."""
     flag = _header(headers, REPLAYED_HEADER)
     if flag is not None:
         return flag.strip().lower() in ("true", "1")
-    answered_at, created_at = _header(headers, "date"), record.get("created_at")
+    answered_at, created_at = _header(headers, "date"), record.get(stamp)
     if not answered_at or not isinstance(created_at, str):
         return False
     try:
@@ -506,14 +508,14 @@ class WriteAnswer:
     certain: bool = True
 
     @classmethod
-    def from_response(cls, response: ApiResponse) -> WriteAnswer:
+    def from_response(cls, response: ApiResponse, stamp: str = "created_at") -> WriteAnswer:
         record = response.data
         if not isinstance(record, dict):
             raise EnlivyError(
                 f"{response.method} {response.path} → {response.status_code}: expected a record"
             )
         said = _header(response.headers, REPLAYED_HEADER) is not None
-        return cls(record, is_replay(response.headers, record), certain=said)
+        return cls(record, is_replay(response.headers, record, stamp), certain=said)
 
 
 @dataclass(frozen=True)

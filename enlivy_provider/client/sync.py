@@ -201,6 +201,15 @@ class EnlivyClient(BaseEnlivyClient):
     ) -> dict[str, Any]:
         return self._record(self._endpoints.update_invoice(invoice_id, payload, idempotency_key, include))
 
+    def update_invoice_answer(
+        self, invoice_id: str, payload: Mapping[str, Any], *, idempotency_key: str, include: Include = None
+    ) -> core.WriteAnswer:
+        """Like :meth:`update_invoice`, and says whether the server replayed an earlier update for this key."""
+        return core.WriteAnswer.from_response(
+            self._call(self._endpoints.update_invoice(invoice_id, payload, idempotency_key, include)),
+            stamp="updated_at",
+        )
+
     def delete_invoice(self, invoice_id: str) -> dict[str, Any]:
         """Soft delete (§18): the invoice comes back with ``deleted_at`` set."""
         return self._record(self._endpoints.delete_invoice(invoice_id))

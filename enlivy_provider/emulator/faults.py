@@ -294,6 +294,11 @@ class ChaosMiddleware:
             return
         fault = state.faults.take(method, path)
         if fault is not None:
+            if fault.delay_ms and fault.action != "barrier":
+                # Every action may be held first (for ``barrier`` the value is its timeout instead): a
+                # ``drop_after_commit`` held while a customer pays makes "our write overwrote a payment and
+                # its answer was lost" certain.
+                await asyncio.sleep(fault.delay_ms / 1000)
             if fault.action == "error":
                 status = fault.status or 503
                 token = _bearer_token(scope)
@@ -307,9 +312,7 @@ class ChaosMiddleware:
                 headers = {"Retry-After": str(fault.retry_after if fault.retry_after is not None else 1)}
                 await send_json(answer, 429, {"message": "Too Many Attempts."}, headers)
                 return
-            if fault.action == "delay":
-                await asyncio.sleep((fault.delay_ms or 0) / 1000)
-            elif fault.action == "barrier":
+            if fault.action == "barrier":
                 # The answer is computed first and held: every party's answer reflects the state before any
                 # of them could act on it (e.g. both lookups say "no invoice" before either run creates one).
                 held: list[Message] = []

@@ -19,7 +19,10 @@ So, for an update that writes an unpaid status:
    downstream acts on a status that is not true.
 
 A retried task whose first answer was lost finds its own change in place (the invoice already has the status
-we write), the server replays the first answer and the trail has nothing new: no alarm.
+we write), the server replays the first answer and the trail has nothing new: no alarm. Unless that lost
+write had overwritten a payment: the trail's last status change then goes from a paid status to ours. The
+retry sends its PUT again under the same key; a replay proves the overwrite was this task's, and the payment
+is restored as in step 3. Without a replay the overwrite was someone else's: it is reported, not undone.
 """
 
 from __future__ import annotations
@@ -148,6 +151,10 @@ def update_invoice_checked(
     unpaid = writes_unpaid_status(payload)
     mark = status_trail.mark(client, invoice_id) if unpaid else None
     before = client.get_invoice(invoice_id)
+    if mark is not None and before.get("status") == payload["status"]:
+        earlier = EarlierOverwrite.find(client, invoice_id, mark, str(payload["status"]), before)
+        if earlier is not None:
+            raise _earlier_overwrite_error(client, invoice_id, payload, earlier, idempotency_key)
     check_before_write(invoice_id, before, payload, expected_statuses)
     answer = client.update_invoice(invoice_id, payload, idempotency_key=idempotency_key)
     if mark is None:
@@ -163,19 +170,80 @@ def update_invoice_checked(
     payment = ConcurrentPayment.find(answer, after, trail, str(payload["status"]))
     if payment is None:
         return after
-    raise _race_error(client, invoice_id, payload, before, after, payment, idempotency_key)
+    when = "between our read and our write" if payment.overwritten else "after our write"
+    raise _race_error(
+        client, invoice_id, payload, before.get("status"), after, payment, idempotency_key, when
+    )
+
+
+@dataclass(frozen=True)
+class EarlierOverwrite:
+    """A payment that a write of the status we are about to write had already overwritten, as the event
+    trail tells it: its last status change went from a paid status to ours."""
+
+    payment: ConcurrentPayment
+    status_before_payment: str | None
+
+    @classmethod
+    def find(
+        cls,
+        client: EnlivyClient,
+        invoice_id: str,
+        mark: status_trail.TrailMark,
+        written: str,
+        current: Mapping[str, Any],
+    ) -> EarlierOverwrite | None:
+        """``None`` when the trail is unreadable (:func:`check_before_write` then refuses a ``paid_at``) or
+        its last status change is not a payment overwritten by ``written``."""
+        if not mark.readable:
+            return None
+        changes = status_trail.status_changes_since(client, invoice_id, status_trail.TrailMark(readable=True))
+        if not changes or changes[-1].old not in PAID_STATUSES or changes[-1].new != written:
+            return None
+        status = str(changes[-1].old)
+        paying = [change for change in changes[:-1] if change.new == status]
+        paid_at = current.get("paid_at") or (paying[-1].paid_at if paying else None)
+        payment = ConcurrentPayment(status=status, paid_at=paid_at, overwritten=True)
+        return cls(payment, paying[-1].old if paying else None)
+
+
+def _earlier_overwrite_error(
+    client: EnlivyClient,
+    invoice_id: str,
+    payload: Mapping[str, Any],
+    earlier: EarlierOverwrite,
+    update_key: str,
+) -> PaymentRaceError:
+    """Send the update again under its key: the server replaying it proves the overwrite was this task's
+    (an earlier attempt whose answer was lost), and then it is restored; otherwise it is only reported."""
+    answer = client.update_invoice_answer(invoice_id, payload, idempotency_key=update_key)
+    payment = earlier.payment
+    if answer.replayed:
+        after = client.get_invoice(invoice_id)
+        when = "between our read and our write in an earlier attempt of this task whose answer was lost"
+        return _race_error(
+            client, invoice_id, payload, earlier.status_before_payment, after, payment, update_key, when
+        )
+    message = (
+        f"invoice {invoice_id}: a payment (status {payment.status!r}, paid_at {payment.paid_at!r}) had been "
+        f"overwritten by another write of status {payload.get('status')!r} before this task ran (the server did "
+        "not replay this task's Idempotency-Key, so that write was not this task's); this task wrote fields "
+        f"{', '.join(sorted(payload))} with the status unchanged; the payment is not restored: check the "
+        "invoice and set its status by hand. The update is not retried."
+    )
+    return PaymentRaceError(message, invoice_id=invoice_id, restored=False)
 
 
 def _race_error(
     client: EnlivyClient,
     invoice_id: str,
     payload: Mapping[str, Any],
-    before: Mapping[str, Any],
+    status_before: str | None,
     after: Mapping[str, Any],
     payment: ConcurrentPayment,
     update_key: str,
+    when: str,
 ) -> PaymentRaceError:
-    when = "between our read and our write" if payment.overwritten else "after our write"
     found = f"status {after.get('status')!r}, paid_at {after.get('paid_at')!r}"
     restored = False
     if after.get("status") in PAID_STATUSES:
@@ -188,7 +256,7 @@ def _race_error(
     message = (
         f"invoice {invoice_id} was paid while this task updated it: a payment (status {payment.status!r}, "
         f"paid_at {payment.paid_at!r}) landed {when}; "
-        f"status before our write: {before.get('status')!r}; "
+        f"status before our write: {status_before!r}; "
         f"we wrote: status {payload.get('status')!r} (fields {', '.join(sorted(payload))}); "
         f"found after: {found}; restored: {outcome}. "
         "The update is not retried: check the invoice before changing it again."

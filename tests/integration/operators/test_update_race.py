@@ -197,7 +197,7 @@ def test_without_a_readable_trail_paid_at_still_reveals_the_payment(
     assert enlivy_emulator.request_count("GET", "/organizations/{org}/invoices/event-trails") == 1  # refused
 
 
-def test_a_failed_restore_says_how_to_fix_it_and_a_rerun_does_not_confirm_the_damage(
+def test_a_failed_restore_says_how_to_fix_it_and_a_rerun_restores_the_payment(
     enlivy_emulator: EmulatorHandle, failures: Failures
 ) -> None:
     invoice_id = seed_invoice(enlivy_emulator)
@@ -212,12 +212,17 @@ def test_a_failed_restore_says_how_to_fix_it_and_a_rerun_does_not_confirm_the_da
     invoice = the_invoice(enlivy_emulator)
     assert (invoice["status"], invoice["paid_at"]) == ("overdue", paid_at)  # exactly what the message says
 
-    # Clearing and re-running the task (same key) finds the payment's paid_at and writes nothing.
+    # Clearing and re-running the task (same key): the server replays the update, which proves the overwrite
+    # was this task's, so the re-run puts the payment back (and still fails: nothing downstream may go on).
     rerun = Failures()
     states, _ = run(update_dag(invoice_id, rerun), logical_date=NOV_1)
     assert states == {"update": "failed"}
-    assert "carries a payment (status 'overdue', paid_at" in rerun.text(), rerun.text()
-    assert enlivy_emulator.request_count("PUT", INVOICE_ROUTE) == 2  # the update and the refused restore
+    assert f"restored: status 'paid', paid_at '{paid_at}'" in rerun.text(), rerun.text()
+    invoice = the_invoice(enlivy_emulator)
+    assert (invoice["status"], invoice["paid_at"]) == ("paid", paid_at)
+    # The update, the refused restore, the update replayed, the restore.
+    assert enlivy_emulator.request_count("PUT", INVOICE_ROUTE) == 4
+    assert put_keys(enlivy_emulator) == [UPDATE_KEY, restore_key(UPDATE_KEY)]
 
 
 def test_payment_between_write_and_read_back_fails_loudly_without_a_restore(
@@ -284,3 +289,74 @@ def test_an_invoice_already_paid_is_never_marked_unpaid(
     invoice = the_invoice(enlivy_emulator)
     assert (invoice["status"], invoice["paid_at"]) == ("paid", paid["paid_at"])
     assert enlivy_emulator.request_count("PUT", INVOICE_ROUTE) == 0
+
+
+def test_a_retry_after_a_lost_answer_that_overwrote_a_payment_restores_it(
+    enlivy_emulator: EmulatorHandle, connection_extra: Any, failures: Failures
+) -> None:
+    """The first attempt's PUT is held while the customer pays, then committed (overwriting the payment) and
+    its answer lost; the retried attempt finds its own status in place over the payment. The server replays
+    the first answer for the same key, which proves the overwrite was this task's: the payment is restored
+    and the task fails loudly instead of either refusing or passing."""
+    invoice_id = seed_invoice(enlivy_emulator)
+    connection_extra(max_retries=0)  # the lost answer fails the attempt: Airflow retries the task
+    enlivy_emulator.add_fault("PUT", invoice_path(invoice_id), "drop_after_commit", delay_ms=HOLD_MS)
+    states, paid = run_while_customer_pays(enlivy_emulator, invoice_id, failures)
+    assert paid["note_lang_map"] != {"en": NOTE}  # paid before our PUT was applied
+    paid_at = paid["paid_at"]
+
+    invoice = the_invoice(enlivy_emulator)
+    assert (invoice["status"], invoice["paid_at"]) == ("paid", paid_at), invoice
+    assert states == {"update": "failed"}
+    assert [kind for _, kind, _ in failures.seen] == ["AirflowFailException"], failures.text()
+    assert_says(
+        failures.seen[-1][2],
+        invoice_id,
+        f"a payment (status 'paid', paid_at '{paid_at}') landed between our read and our write in an earlier "
+        "attempt of this task whose answer was lost",
+        "status before our write: 'pending'",
+        f"restored: status 'paid', paid_at '{paid_at}'",
+    )
+    assert put_keys(enlivy_emulator) == [UPDATE_KEY, restore_key(UPDATE_KEY)]
+
+
+def test_a_retry_after_a_lost_answer_that_overwrote_a_partial_payment_restores_it(
+    enlivy_emulator: EmulatorHandle, connection_extra: Any, failures: Failures
+) -> None:
+    """As above with a partial payment, which sets no paid_at: only the event trail shows it was overwritten."""
+    invoice_id = seed_invoice(enlivy_emulator)
+    connection_extra(max_retries=0)
+    enlivy_emulator.add_fault("PUT", invoice_path(invoice_id), "drop_after_commit", delay_ms=HOLD_MS)
+    states, _ = run_while_customer_pays(enlivy_emulator, invoice_id, failures, status="payment_partial")
+    invoice = the_invoice(enlivy_emulator)
+    assert (invoice["status"], invoice["paid_at"]) == ("payment_partial", None), invoice
+    assert states == {"update": "failed"}
+    assert_says(
+        failures.seen[-1][2],
+        "a payment (status 'payment_partial', paid_at None) landed between our read and our write in an "
+        "earlier attempt of this task whose answer was lost",
+        "restored: status 'payment_partial', paid_at None",
+    )
+    assert put_keys(enlivy_emulator) == [UPDATE_KEY, restore_key(UPDATE_KEY)]
+
+
+def test_a_payment_overwritten_by_someone_else_is_not_restored_by_this_task(
+    enlivy_emulator: EmulatorHandle, failures: Failures
+) -> None:
+    """Another writer set 'overdue' over a payment before the task ran: the task's key was never used, so the
+    overwrite is not this task's to undo; it fails loudly naming the payment, and restores nothing."""
+    invoice_id = seed_invoice(enlivy_emulator)
+    paid = enlivy_emulator.set_invoice_status(invoice_id, "payment_partial")
+    enlivy_emulator.set_invoice_status(invoice_id, "overdue")
+    states, _ = run(update_dag(invoice_id, failures), logical_date=NOV_1)
+    assert states == {"update": "failed"}
+    assert [kind for _, kind, _ in failures.seen] == ["AirflowFailException"], failures.text()
+    assert_says(
+        failures.text(),
+        f"invoice {invoice_id}: a payment (status 'payment_partial', paid_at None) had been overwritten by "
+        "another write of status 'overdue' before this task ran",
+        "not restored",
+    )
+    invoice = the_invoice(enlivy_emulator)
+    assert invoice["status"] == "overdue" and paid["status"] == "payment_partial"
+    assert restore_key(UPDATE_KEY) not in put_keys(enlivy_emulator)

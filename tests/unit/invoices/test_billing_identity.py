@@ -69,3 +69,10 @@ def test_a_replay_is_told_by_its_header_or_by_an_old_created_at() -> None:
     assert is_replay({"Date": "Sun, 01 Nov 2026 10:05:00 GMT"}, record)
     assert not is_replay({"Date": "Sun, 01 Nov 2026 10:00:30 GMT"}, record)
     assert not is_replay({}, record) and not is_replay({"Date": "garbage"}, record)
+
+
+def test_an_update_answer_without_the_header_is_a_replay_by_its_updated_at_not_created_at() -> None:
+    """An updated invoice's created_at is as old as the invoice: it says nothing about this write."""
+    record = {"created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-11-01T10:00:00Z"}
+    assert not is_replay({"Date": "Sun, 01 Nov 2026 10:00:30 GMT"}, record, "updated_at")
+    assert is_replay({"Date": "Sun, 01 Nov 2026 10:05:00 GMT"}, record, "updated_at")
