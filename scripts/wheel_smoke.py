@@ -9,6 +9,7 @@ client. Usage: <venv>/bin/python scripts/wheel_smoke.py <dags folder>
 from __future__ import annotations
 
 import importlib.resources
+import importlib.util
 import json
 import os
 import subprocess
@@ -49,6 +50,13 @@ def main(dags_folder: Path) -> None:
     check(
         names.get("airflow-provider-enlivy") == enlivy_provider.__version__,
         "`airflow providers list` shows it",
+    )
+
+    from enlivy_provider.operators.invoices import EnlivyCreateInvoiceOperator
+
+    check(
+        importlib.util.find_spec("openlineage") is None and hasattr(EnlivyCreateInvoiceOperator, "execute"),
+        "without the [openlineage] extra the operators import (OpenLineage is not installed)",
     )
 
     from airflow.dag_processing.dagbag import DagBag

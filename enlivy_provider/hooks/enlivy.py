@@ -197,6 +197,13 @@ class EnlivyHook(BaseHook):
     def organization_id(self) -> str | None:
         return self._connection()[1].get("organization_id") or None
 
+    @property
+    def api_host(self) -> str:
+        """The API's ``host[:port]`` (no scheme, path or credentials): what names this API in lineage."""
+        base_url = _base_url(self._connection()[0]) or DEFAULT_BASE_URL
+        parsed = urlsplit(base_url if "://" in base_url else f"https://{base_url}")
+        return f"{parsed.hostname}:{parsed.port}" if parsed.port else str(parsed.hostname)
+
     # -- clients --------------------------------------------------------------------------------------
 
     def get_client(self) -> EnlivyClient:

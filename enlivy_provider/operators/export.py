@@ -29,10 +29,13 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from enlivy_provider.lineage import EnlivyLineageMixin, file_dataset, invoices_dataset, typed_columns
+
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
 
     from enlivy_provider.client import EnlivyClient
+    from enlivy_provider.hooks.enlivy import EnlivyHook
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,17 @@ INVOICE_COLUMNS: tuple[str, ...] = (
     "deleted_at",
     "line_item_count",
 )
+
+# The CSV columns' types, as lineage reports the file's schema (the columns not named are strings).
+INVOICE_COLUMN_TYPES: dict[str, str] = {
+    **dict.fromkeys(("sub_total", "discount", "tax_total", "total"), "decimal"),
+    **dict.fromkeys(
+        ("issued_at", "due_at", "paid_at", "finalized_at", "created_at", "updated_at", "deleted_at"),
+        "timestamp",
+    ),
+    "is_tax_charged": "boolean",
+    "line_item_count": "integer",
+}
 
 # How many times a day is read again when the listing changed while it was being paged through.
 MAX_READ_ATTEMPTS = 3
@@ -447,7 +461,7 @@ def export_invoices(
 # The operator
 
 
-class EnlivyExportInvoicesOperator(BaseOperator):
+class EnlivyExportInvoicesOperator(EnlivyLineageMixin, BaseOperator):
     """Export the invoices updated during a window (by default the run's data interval) with their line items.
 
     :param destination: ``ObjectStoragePath`` URL (templated) under which ``date=YYYY-MM-DD/`` partitions are
@@ -503,7 +517,9 @@ class EnlivyExportInvoicesOperator(BaseOperator):
         destination = ObjectStoragePath(self.destination)
         hook = EnlivyHook(enlivy_conn_id=self.enlivy_conn_id)
         try:
-            return export_invoices(hook.get_client(), destination, updated_from, updated_to, self.settings)
+            summary = export_invoices(hook.get_client(), destination, updated_from, updated_to, self.settings)
+            self._record_lineage(hook, summary)
+            return summary
         except EnlivyInvalidRequestError as exc:
             raise AirflowFailException(str(exc)) from exc
         except EnlivyAPIError as exc:
@@ -512,6 +528,17 @@ class EnlivyExportInvoicesOperator(BaseOperator):
             raise AirflowFailException(f"Enlivy API refused the export: {exc}") from exc
         finally:
             hook.close()
+
+    def _record_lineage(self, hook: EnlivyHook, summary: Mapping[str, Any]) -> None:
+        """Read: the organization's invoices; written: each partition's files, with their rows (and the CSV's
+        columns)."""
+        csv_columns = typed_columns(INVOICE_COLUMNS, INVOICE_COLUMN_TYPES)
+        outputs = [
+            file_dataset(url, partition["invoices"], csv_columns if fmt == "csv" else None)
+            for partition in summary["partitions"]
+            for fmt, url in partition["files"].items()
+        ]
+        self.record_lineage([invoices_dataset(hook)], outputs)
 
     def _window(self, context: Context) -> tuple[Any, Any]:
         """The window's ends as given, the run's interval filling in the ones left at None."""

@@ -58,6 +58,7 @@ from enlivy_provider.invoices.writer import (
     create_invoice_once,
     invoice_summary,
 )
+from enlivy_provider.lineage import EnlivyLineageMixin, invoices_dataset
 from enlivy_provider.links import EnlivyInvoiceLink
 from enlivy_provider.run_dates import RunInfo
 
@@ -101,8 +102,8 @@ def enlivy_errors(action: str) -> Iterator[None]:
         raise AirflowFailException(f"{action}: {exc}") from None
 
 
-class _EnlivyInvoiceOperator(BaseOperator):
-    """Shared plumbing: template files, field-named template errors, the hook, the extra link."""
+class _EnlivyInvoiceOperator(EnlivyLineageMixin, BaseOperator):
+    """Shared plumbing: template files, field-named template errors, the hook, the extra link, lineage."""
 
     template_ext: Sequence[str] = TEMPLATE_EXT
     operator_extra_links = (EnlivyInvoiceLink(),)
@@ -258,6 +259,7 @@ class EnlivyCreateInvoiceOperator(_EnlivyInvoiceOperator):
                 warn=self.log.warning,
             )
         _warn_if_totals_differ(self.log, summary, preview)
+        self.record_lineage(outputs=[invoices_dataset(hook, rows=int(summary["outcome"] == "created"))])
         self.log.info(
             "Invoice %s %s (%s) for %s (%s): total %s %s",
             summary["id"],
@@ -368,6 +370,7 @@ class EnlivyUpdateInvoiceOperator(_EnlivyInvoiceOperator):
             record, outcome="updated", idempotency_key=key, url=hook.invoice_url(invoice_id)
         )
         self.log.info("Invoice %s updated: %s", invoice_id, ", ".join(sorted(payload)))
+        self.record_lineage(outputs=[invoices_dataset(hook, rows=1)])
         return summary
 
 
@@ -547,6 +550,7 @@ class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
             if any(f["retryable"] for f in failed):
                 raise AirflowException(message + " — a retry creates only the missing ones")
             raise AirflowFailException(message)
+        self.record_lineage(outputs=[invoices_dataset(hook, rows=len(result["created"]))])
         return result
 
     def on_kill(self) -> None:

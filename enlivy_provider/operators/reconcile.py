@@ -35,6 +35,7 @@ from enlivy_provider.invoices.reconcile import (
     parse_expected,
     rows_from_bulk_result,
 )
+from enlivy_provider.lineage import EnlivyLineageMixin, file_dataset, invoices_dataset
 from enlivy_provider.text_table import format_table
 
 if TYPE_CHECKING:
@@ -192,7 +193,7 @@ def reconcile(
 # --------------------------------------------------------------------------------------------- the operator
 
 
-class EnlivyReconcileInvoicesOperator(BaseOperator):
+class EnlivyReconcileInvoicesOperator(EnlivyLineageMixin, BaseOperator):
     """Compare what a billing run should have invoiced with what Enlivy holds for the period.
 
     :param expected: the expected billings: a list of rows ``{customer_id, billing_key, period_start,
@@ -270,6 +271,7 @@ class EnlivyReconcileInvoicesOperator(BaseOperator):
             issued_to=window[1].isoformat(),
         )
         self._log(summary)
+        self._record_lineage(report, summary["report_rows"])
         failed = failed_categories(summary["counts"], fail_on)
         summary["failed_on"] = failed
         if failed:
@@ -360,6 +362,16 @@ class EnlivyReconcileInvoicesOperator(BaseOperator):
             raise AirflowFailException(f"Enlivy API refused the invoice listing: {exc}") from exc
         finally:
             hook.close()
+
+    def _record_lineage(self, report: ObjectStoragePath, rows: int) -> None:
+        """Read: the period's invoices (and the expected rows' file, when given as one); written: the report."""
+        from enlivy_provider.hooks.enlivy import EnlivyHook
+
+        inputs = [invoices_dataset(EnlivyHook(enlivy_conn_id=self.enlivy_conn_id))]
+        if isinstance(self.expected, str):
+            inputs.append(file_dataset(self.expected))
+        columns = dict.fromkeys(REPORT_COLUMNS, "string") if str(report).lower().endswith(".csv") else {}
+        self.record_lineage(inputs, [file_dataset(str(report), rows, columns)])
 
     def _log(self, summary: Mapping[str, Any]) -> None:
         counts = ", ".join(f"{category} {n}" for category, n in summary["counts"].items())
