@@ -62,7 +62,12 @@ def file_dataset(
 
 
 class EnlivyLineageMixin:
-    """``get_openlineage_facets_on_complete`` from the datasets the operator noted while it ran."""
+    """``get_openlineage_facets_on_complete`` from the datasets the operator noted while it ran.
+
+    List it *after* ``BaseOperator`` in the bases: Airflow's operator metaclass wraps the ``__init__`` of a
+    class whose first base has another ``__init__``, and the wrapper's defaults (``inlets=None``) would then
+    break ``.partial().expand()``.
+    """
 
     _lineage_note: LineageNote | None = None
 

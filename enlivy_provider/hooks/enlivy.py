@@ -276,6 +276,7 @@ class EnlivyHook(BaseHook):
     create_invoice = _delegate(EnlivyClient.create_invoice)
     create_invoice_answer = _delegate(EnlivyClient.create_invoice_answer)
     update_invoice = _delegate(EnlivyClient.update_invoice)
+    update_invoice_answer = _delegate(EnlivyClient.update_invoice_answer)
     delete_invoice = _delegate(EnlivyClient.delete_invoice)
     restore_invoice = _delegate(EnlivyClient.restore_invoice)
     send_invoice_email = _delegate(EnlivyClient.send_invoice_email)

@@ -461,7 +461,7 @@ def export_invoices(
 # The operator
 
 
-class EnlivyExportInvoicesOperator(EnlivyLineageMixin, BaseOperator):
+class EnlivyExportInvoicesOperator(BaseOperator, EnlivyLineageMixin):
     """Export the invoices updated during a window (by default the run's data interval) with their line items.
 
     :param destination: ``ObjectStoragePath`` URL (templated) under which ``date=YYYY-MM-DD/`` partitions are

@@ -102,7 +102,7 @@ def enlivy_errors(action: str) -> Iterator[None]:
         raise AirflowFailException(f"{action}: {exc}") from None
 
 
-class _EnlivyInvoiceOperator(EnlivyLineageMixin, BaseOperator):
+class _EnlivyInvoiceOperator(BaseOperator, EnlivyLineageMixin):
     """Shared plumbing: template files, field-named template errors, the hook, the extra link, lineage."""
 
     template_ext: Sequence[str] = TEMPLATE_EXT

@@ -193,7 +193,7 @@ def reconcile(
 # --------------------------------------------------------------------------------------------- the operator
 
 
-class EnlivyReconcileInvoicesOperator(EnlivyLineageMixin, BaseOperator):
+class EnlivyReconcileInvoicesOperator(BaseOperator, EnlivyLineageMixin):
     """Compare what a billing run should have invoiced with what Enlivy holds for the period.
 
     :param expected: the expected billings: a list of rows ``{customer_id, billing_key, period_start,
