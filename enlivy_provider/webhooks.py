@@ -10,7 +10,7 @@ every current SDK guide and example uses; line numbers of that file):
 * the expected value is compared with the whole header by ``hash_equals`` (constant time, byte-exact: no
   trimming, no case folding, no list of signatures), else "Webhook signature verification failed."
   (lines 37-39);
-* there is no timestamp and no replay window. (A pre-0.1 SDK signed ``"{t}.{payload}"`` and sent
+* there is no timestamp and no replay window. (An early SDK, before 0.2.0, signed ``"{t}.{payload}"`` and sent
   ``t=…,v1=…`` with a 300 s tolerance; that scheme is gone, and such a header is a mismatch here.)
 
 After a good signature the body is decoded as ``WebhookEvent::fromPayload`` does (``src/Webhook/

@@ -49,7 +49,7 @@ FULL_PAYLOAD = (
     '"data":{"id":"org_inv_1","total":226.10,"note":"Zahlung für März"},"organization_id":"org_1"}'
 ).encode()
 FULL_SIGNATURE = "12dc2ba31ba786173d9eba3000535fef9bb25db693bef6bdef19175fcc83caf2"
-# HMAC of "1700000000.{payload}": the superseded pre-0.1 scheme (t=…,v1=…), kept to prove it is refused.
+# HMAC of "1700000000.{payload}": the superseded early scheme (t=…,v1=…), kept to prove it is refused.
 OLD_SCHEME_SIGNATURE = "064aead8ea07e5aa31da95c9fb5fb9cae712b3a2194a951ca2ace3355f37072b"
 CREATED_AT = datetime(2026, 6, 12, 10, 30, tzinfo=timezone.utc)
 
@@ -139,7 +139,7 @@ def test_a_malformed_header_fails_verification_even_when_it_contains_the_right_h
 
 
 def test_the_superseded_timestamped_scheme_is_refused() -> None:
-    # The pre-0.1 SDK signed "{t}.{payload}" and sent "t=…,v1=…"; the SDK replaced it with the raw-body
+    # An early SDK (before 0.2.0) signed "{t}.{payload}" and sent "t=…,v1=…"; the SDK replaced it with the raw-body
     # scheme, so a header built the old way is a mismatch, however correct it was then.
     old_header = f"t=1700000000,v1={OLD_SCHEME_SIGNATURE}"
     with pytest.raises(EnlivyWebhookSignatureMismatchError):
