@@ -27,9 +27,9 @@ import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
-from enlivy_provider.emulator.common import new_id, not_found, now_iso, validation_error
+from enlivy_provider.emulator.common import new_id, now_iso, validation_error
 from enlivy_provider.emulator.listing import INCLUDES
-from enlivy_provider.emulator.record_lists import ListSpec, register
+from enlivy_provider.emulator.record_lists import ListSpec, live_record, register
 from enlivy_provider.emulator.store import Store
 
 # TriggerEvent.php lines 13-89, every case in order; the emulator emits the invoice ones (lines 21-25).
@@ -223,10 +223,7 @@ def delete_destination(store: Store, organization_id: str, destination_id: str) 
 
 
 def live_destination(store: Store, organization_id: str, destination_id: str) -> dict[str, Any]:
-    destination = store.get_record("event_destination", destination_id, organization_id)
-    if destination is None or destination.get("deleted_at"):
-        raise not_found("event destination")
-    return destination
+    return live_record(store, "event_destination", destination_id, organization_id, "event destination")
 
 
 def _replace_subscriptions(
