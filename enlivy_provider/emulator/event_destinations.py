@@ -2,13 +2,15 @@
 
 Sources, the official PHP SDK (enlivy/enlivy-php), all read at commit ``1dd385f``:
 
-* ``src/Service/Organization/EventDestinationService.php`` — the routes (``event-destinations``, ``/{id}``,
-  ``/subscriptions``, ``/deliveries``, ``/deliveries/{id}``), includes ``organization``, ``deleted_by_user``,
-  ``event_subscriptions``, ``event_deliveries``, global filters only on the destination list, and the
-  delivery filters ``organization_event_destination_id``, ``event``, ``status``, ``created_at`` /
-  ``updated_at`` pairs;
-* ``src/Organization/EventDestination.php``, ``EventSubscription.php``, ``EventDelivery.php`` — the fields;
-* ``src/Enums/EventDelivery/TriggerEvent.php``, ``DeliveryStatus.php``, ``DestinationType.php`` — the values;
+* ``src/Service/Organization/EventDestinationService.php`` — the routes (line 21 ``event-destinations``;
+  ``/{id}`` lines 45-75, ``/subscriptions`` 82-87, ``/deliveries`` 97-102, ``/deliveries/{id}`` 104-109),
+  includes ``organization``, ``deleted_by_user``, ``event_subscriptions``, ``event_deliveries`` (24-29),
+  global filters only on the destination list (31), and the delivery filters
+  ``organization_event_destination_id``, ``event``, ``status``, ``created_at`` / ``updated_at`` pairs (92-93);
+* ``src/Organization/EventDestination.php`` lines 12-25, ``EventSubscription.php`` 12-17,
+  ``EventDelivery.php`` 12-24 — the fields;
+* ``src/Enums/EventDelivery/TriggerEvent.php`` 13-89, ``DeliveryStatus.php`` 13-17, ``DestinationType.php``
+  13-14 — the values;
 * ``docs/organization/event-destinations.md`` — create fields (``type``, ``destination_url`` "HTTPS URL —
   required for webhook destinations", ``config``, ``name``, ``is_active`` default true, ``events`` as
   ``[{event, includes}]``), ``signing_secret`` "returned on creation", PUT ``events`` replaces the

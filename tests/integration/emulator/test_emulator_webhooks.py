@@ -63,7 +63,7 @@ def test_a_destination_is_created_read_updated_and_deleted_with_the_sdk_shapes(a
         "name": "Finance",
         "organization_id": api.org_id,
     }
-    # The fields of the SDK's EventDestination model (src/Organization/EventDestination.php lines 11-24).
+    # The fields of the SDK's EventDestination model (src/Organization/EventDestination.php lines 12-25).
     assert set(created) == {
         "id", "object", "organization_id", "destination_url", "signing_secret", "is_active", "type", "name",
         "organization_api_credential_id", "config", "created_at", "updated_at", "deleted_at",
@@ -196,7 +196,7 @@ def test_deliveries_are_listed_and_filtered_through_the_sdk_routes(
 
     listed = api.get("/event-destinations/deliveries", params={"order": "asc"}).json()["data"]
     assert [d["event"] for d in listed] == ["invoice.created", "invoice.paid"]
-    # The fields of the SDK's EventDelivery model (src/Organization/EventDelivery.php lines 11-23).
+    # The fields of the SDK's EventDelivery model (src/Organization/EventDelivery.php lines 12-24).
     assert set(listed[0]) == {
         "id", "object", "organization_id", "organization_event_destination_id", "event", "status",
         "request_payload", "response_status", "response_type", "response", "is_retry", "created_at",
