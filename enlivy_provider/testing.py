@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -76,9 +76,16 @@ class EmulatorHandle:
     def __repr__(self) -> str:
         return f"EmulatorHandle({self.base_url!r})"
 
-    def _admin(self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None) -> Any:
+    def _admin(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        timeout: float = 60,
+    ) -> Any:
         response = self._session.request(
-            method, f"{self.base_url}/_emulator{path}", json=body, params=params, timeout=60
+            method, f"{self.base_url}/_emulator{path}", json=body, params=params, timeout=timeout
         )
         if response.status_code >= 400:
             raise RuntimeError(f"emulator admin {method} {path} -> {response.status_code}: {response.text}")
@@ -194,6 +201,45 @@ class EmulatorHandle:
     def add_network_exchange(self, **spec: Any) -> dict[str, Any]:
         """An e-invoicing exchange record (``invoice_id``, ``status``, ``institution_id``, ``direction``)."""
         return dict(self._admin("POST", "/network-exchanges", spec))
+
+    def add_webhook_destination(
+        self,
+        url: str,
+        events: Sequence[str] = ("invoice.created", "invoice.updated", "invoice.paid"),
+        *,
+        includes: Sequence[str] | None = None,
+    ) -> dict[str, Any]:
+        """Register a webhook event destination of the demo organization through the API
+        (``POST /event-destinations``); the answer carries the ``signing_secret`` (shown only there)."""
+        body = {
+            "type": "webhook",
+            "destination_url": url,
+            "events": [{"event": name, "includes": list(includes) if includes else None} for name in events],
+        }
+        response = self._session.post(
+            f"{self.base_url}/organizations/{self.org_id}/event-destinations",
+            json=body,
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=60,
+        )
+        if response.status_code != 201:
+            raise RuntimeError(f"POST /event-destinations -> {response.status_code}: {response.text}")
+        return dict(response.json())
+
+    def webhook_deliveries(self, organization_id: str | None = None) -> list[dict[str, Any]]:
+        """The delivery log, oldest first: URL, headers and body sent, status and answer received."""
+        params = {"organization_id": organization_id} if organization_id else None
+        return list(self._admin("GET", "/deliveries", params=params)["data"])
+
+    def wait_for_deliveries(self, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """Wait until every queued webhook was sent (no sleeping: the emulator answers when its queue is
+        empty), then return the whole delivery log; RuntimeError after ``timeout`` seconds."""
+        wait = self._admin("POST", "/deliveries/wait", {"timeout": timeout}, timeout=timeout + 30)
+        return list(wait["data"])
+
+    def redeliver(self, delivery_id: str) -> dict[str, Any]:
+        """Send a delivery's event again (same event id, body and signature), as a retry would."""
+        return dict(self._admin("POST", f"/deliveries/{delivery_id}/redeliver"))
 
     def connection_json(self, **extra: Any) -> str:
         """Airflow connection JSON (``AIRFLOW_CONN_ENLIVY_DEFAULT``) pointing at this emulator; its ``app_url``

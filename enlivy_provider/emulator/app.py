@@ -19,6 +19,7 @@ from enlivy_provider.emulator.admin import admin_router
 from enlivy_provider.emulator.body import BodyLimitMiddleware
 from enlivy_provider.emulator.catalog_routes import catalog_router
 from enlivy_provider.emulator.common import ApiError, route_not_found
+from enlivy_provider.emulator.event_routes import event_admin_router, event_router
 from enlivy_provider.emulator.faults import ASGIApp, ChaosMiddleware
 from enlivy_provider.emulator.idempotency import IdempotencyMiddleware
 from enlivy_provider.emulator.invoice_page import page_router
@@ -64,6 +65,8 @@ def create_app(state: EmulatorState) -> ASGIApp:
     app.include_router(admin_router)
     app.include_router(page_router)
     app.include_router(action_admin_router)
+    app.include_router(event_admin_router)
+    app.include_router(event_router)
     # Before invoice_router: /invoices/event-trails etc. must not be taken for GET /invoices/{id}.
     app.include_router(log_router)
     app.include_router(action_router)

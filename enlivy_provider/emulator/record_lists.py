@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import Request
 from starlette.responses import Response
 
-from enlivy_provider.emulator.common import validation_error
+from enlivy_provider.emulator.common import not_found, validation_error
 from enlivy_provider.emulator.dates import range_bounds
 from enlivy_provider.emulator.listing import (
     INCLUDES,
@@ -29,6 +29,7 @@ from enlivy_provider.emulator.listing import (
     record_predicates,
     refuse_unimplemented,
 )
+from enlivy_provider.emulator.store import Store
 from enlivy_provider.emulator.web import json_response
 
 Record = dict[str, Any]
@@ -66,6 +67,14 @@ def register(spec: ListSpec) -> ListSpec:
     INCLUDES[spec.kind] = spec.includes
     RESOURCE_FILTERS[spec.kind] = spec.filter_names()
     return spec
+
+
+def live_record(store: Store, kind: str, record_id: str, organization_id: str, what: str) -> Record:
+    """A record of the organization that is not soft-deleted; 404 ``No query results for {what}.`` else."""
+    record = store.get_record(kind, record_id, organization_id)
+    if record is None or record.get("deleted_at"):
+        raise not_found(what)
+    return record
 
 
 def _date_pair(

@@ -13,6 +13,7 @@ from enlivy_provider.emulator.invoicing import InvoiceService
 from enlivy_provider.emulator.seeding import apply_seed
 from enlivy_provider.emulator.store import Store
 from enlivy_provider.emulator.trails import EventTrailLog
+from enlivy_provider.emulator.webhook_delivery import WebhookDispatcher
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -74,6 +75,8 @@ class EmulatorState:
         self.invoices = InvoiceService(store)
         self.trails = EventTrailLog(store)
         self.invoices.observers.append(self.trails.observe)
+        self.webhooks = WebhookDispatcher(store)
+        self.invoices.observers.append(self.webhooks.observe)
         self.charge_outcomes = ChargeOutcomeBook()
         self.startup_config = replace(config)
         self.config = config
@@ -88,9 +91,10 @@ class EmulatorState:
         return self.config
 
     def reset(self, seed: str = "demo", extra_customers: int = 0) -> None:
-        """Wipe data, event trails, counters, faults, charge outcomes and idempotency keys; config back to the
-        startup (CLI) values."""
+        """Wipe data, event trails, webhook deliveries (queued ones are dropped), counters, faults, charge
+        outcomes and idempotency keys; config back to the startup (CLI) values."""
         with self.invoices.lock:
+            self.webhooks.reset()
             apply_seed(self.store, seed, extra_customers)
             self.trails.wipe()
         self.counters.clear()

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from enlivy_provider.emulator.common import new_id, not_found, now_iso, validation_error
-from enlivy_provider.emulator.record_lists import ListSpec, register
+from enlivy_provider.emulator.common import new_id, now_iso, validation_error
+from enlivy_provider.emulator.record_lists import ListSpec, live_record, register
 from enlivy_provider.emulator.store import Store
 
 if TYPE_CHECKING:
@@ -56,10 +56,7 @@ def build_tag(store: Store, organization_id: str, body: dict[str, Any]) -> dict[
 
 
 def live_tag(store: Store, organization_id: str, tag_id: str) -> dict[str, Any]:
-    tag = store.get_record("tag", tag_id, organization_id)
-    if tag is None or tag.get("deleted_at"):
-        raise not_found("tag")
-    return tag
+    return live_record(store, "tag", tag_id, organization_id, "tag")
 
 
 def set_tag(
