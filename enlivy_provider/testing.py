@@ -109,6 +109,19 @@ class EmulatorHandle:
     def request_count(self, method: str, route_template: str) -> int:
         return int(self.counters()["routes"].get(f"{method.upper()} {route_template}", 0))
 
+    def request_log(
+        self, method: str | None = None, route_template: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The requests since the counters were last reset, oldest first (the last 20,000): each a dict of
+        ``method``, ``route`` (template), ``path`` and ``query`` (percent-decoded), optionally only those of
+        one method and route template."""
+        return [
+            entry
+            for entry in self._admin("GET", "/requests")["data"]
+            if (method is None or entry["method"] == method.upper())
+            and (route_template is None or entry["route"] == route_template)
+        ]
+
     def reset_counters(self) -> None:
         self._admin("DELETE", "/counters")
 
@@ -125,10 +138,12 @@ class EmulatorHandle:
         parties: int | None = None,
         body: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        query: str | None = None,
     ) -> str:
         """Script a fault (docs/emulator.md); ``times`` defaults to 1 (a barrier: its ``parties``).
         ``body``/``headers``: the ``error`` answer's JSON body and extra headers, where ``{token}`` and
-        ``{token_secret}`` become the request's bearer token and its secret."""
+        ``{token_secret}`` become the request's bearer token and its secret. ``query``: a glob the decoded
+        query string must match too (``"*org_inv_abc*"``: only the list calls asking for that invoice)."""
         spec: dict[str, Any] = {"method": method, "path": path, "action": action}
         for name, value in (
             ("status", status),
@@ -138,6 +153,7 @@ class EmulatorHandle:
             ("parties", parties),
             ("body", body),
             ("headers", headers),
+            ("query", query),
         ):
             if value is not None:
                 spec[name] = value

@@ -63,6 +63,11 @@ async def clear_counters(request: Request) -> Response:
     return json_response(state_of(request).counters.snapshot())
 
 
+@admin_router.get("/requests")
+async def request_log(request: Request) -> Response:
+    return json_response({"data": state_of(request).counters.log()})
+
+
 @admin_router.post("/faults")
 async def add_fault(request: Request) -> Response:
     body = await read_json(request)

@@ -21,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote_plus
 
 from starlette.routing import Match
 
@@ -59,9 +60,17 @@ class Fault:
     # from the request's bearer token — to test that clients keep a server's echo of it out of sight.
     body: dict[str, Any] | None = None
     headers: dict[str, str] | None = None
+    # Optional glob on the decoded query string (``ids=a,b&deleted=-1``): a fault for one request among
+    # many on the same path, e.g. the list call of one batch of ids (``*org_inv_abc*``).
+    query: str | None = None
 
-    def matches(self, method: str, path: str) -> bool:
-        return self.times > 0 and self.method in ("*", method) and fnmatch.fnmatchcase(path, self.path)
+    def matches(self, method: str, path: str, query: str = "") -> bool:
+        return (
+            self.times > 0
+            and self.method in ("*", method)
+            and fnmatch.fnmatchcase(path, self.path)
+            and (self.query is None or fnmatch.fnmatchcase(query, self.query))
+        )
 
 
 class FaultBook:
@@ -78,8 +87,11 @@ class FaultBook:
         method = str(spec.get("method", "*")).upper()
         path = spec.get("path")
         action = spec.get("action")
+        query = spec.get("query")
         if not isinstance(path, str) or not path.startswith("/"):
             errors["path"] = ["The path must be a glob starting with '/'."]
+        if query is not None and (not isinstance(query, str) or not query):
+            errors["query"] = ["The query must be a non-empty glob on the decoded query string."]
         if action not in ACTIONS:
             errors["action"] = [f"The action must be one of {', '.join(ACTIONS)}."]
         values: dict[str, int | None] = {}
@@ -124,15 +136,16 @@ class FaultBook:
             parties=values["parties"],
             body=body,
             headers=headers,
+            query=query,
         )
         with self._lock:
             self._faults.append(fault)
         return fault
 
-    def take(self, method: str, path: str) -> Fault | None:
+    def take(self, method: str, path: str, query: str = "") -> Fault | None:
         with self._lock:
             for fault in self._faults:
-                if fault.matches(method, path):
+                if fault.matches(method, path, query):
                     fault.times -= 1
                     fault.hits += 1
                     return fault
@@ -221,6 +234,12 @@ def fill_token(value: Any, token: str) -> Any:
     return value
 
 
+def decoded_query(scope: Scope) -> str:
+    """The request's query string, percent-decoded (``ids=a,b&page=1``): what fault globs and the request log
+    see."""
+    return unquote_plus(bytes(scope.get("query_string", b"")).decode("latin-1"))
+
+
 def route_template(app: FastAPI, scope: Scope) -> str:
     """The FastAPI path template that serves this request (the raw path when none does)."""
     partial = None
@@ -267,7 +286,9 @@ class ChaosMiddleware:
         if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
             await self.inner(scope, receive, send)
             return
-        self.state.counters.hit(scope["method"], route_template(self.app, scope), scope["path"])
+        self.state.counters.hit(
+            scope["method"], route_template(self.app, scope), scope["path"], decoded_query(scope)
+        )
         try:
             await self._handle(scope, receive, send)
         finally:
@@ -292,7 +313,7 @@ class ChaosMiddleware:
         if wait is not None:
             await send_json(answer, 429, {"message": "Too Many Attempts."}, {"Retry-After": str(wait)})
             return
-        fault = state.faults.take(method, path)
+        fault = state.faults.take(method, path, decoded_query(scope))
         if fault is not None:
             if fault.delay_ms and fault.action != "barrier":
                 # Every action may be held first (for ``barrier`` the value is its timeout instead): a

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -29,23 +29,37 @@ class EmulatorConfig:
         return asdict(self)
 
 
+#: How many requests the request log keeps (the oldest go first); enough for a benchmark's rounds.
+REQUEST_LOG_SIZE = 20_000
+
+
 class RequestCounters:
     """Requests per ``"METHOD <route template>"``; ``writes`` = writes under /organizations/…;
     ``in_flight`` = per ``"METHOD <path>"``, requests counted but not finished yet, so a test can wait for
-    its own request to end instead of sleeping (requests of earlier tests may still be running)."""
+    its own request to end instead of sleeping (requests of earlier tests may still be running).
+
+    The request log keeps the last :data:`REQUEST_LOG_SIZE` requests in arrival order with their decoded
+    query, so a test can see *what* was asked (e.g. which invoice ids each list call carried), not only how
+    often."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._routes: Counter[str] = Counter()
         self._writes = 0
         self._in_flight: Counter[str] = Counter()
+        self._log: deque[dict[str, str]] = deque(maxlen=REQUEST_LOG_SIZE)
 
-    def hit(self, method: str, template: str, path: str) -> None:
+    def hit(self, method: str, template: str, path: str, query: str = "") -> None:
         with self._lock:
             self._routes[f"{method} {template}"] += 1
             self._in_flight[f"{method} {path}"] += 1
             if method in WRITE_METHODS and path.startswith("/organizations/"):
                 self._writes += 1
+            self._log.append({"method": method, "route": template, "path": path, "query": query})
+
+    def log(self) -> list[dict[str, str]]:
+        with self._lock:
+            return list(self._log)
 
     def done(self, method: str, path: str) -> None:
         with self._lock:
@@ -63,10 +77,11 @@ class RequestCounters:
             }
 
     def clear(self) -> None:
-        """Zero the counts; ``in_flight`` stays, since those requests are still running."""
+        """Zero the counts and empty the request log; ``in_flight`` stays, since those requests are still running."""
         with self._lock:
             self._routes.clear()
             self._writes = 0
+            self._log.clear()
 
 
 class EmulatorState:

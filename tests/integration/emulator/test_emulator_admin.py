@@ -72,6 +72,26 @@ def test_counters_by_route_template_writes_and_total(api: Api, enlivy_emulator: 
     assert enlivy_emulator.counters()["total"] == 0
 
 
+def test_request_log_keeps_each_request_with_its_decoded_query(
+    api: Api, enlivy_emulator: EmulatorHandle
+) -> None:
+    api.list_invoices(ids="org_inv_a,org_inv_b", deleted=-1)
+    api.get("/users")
+    api.list_invoices(status="paid")
+    enlivy_emulator.health()  # admin requests are not logged
+
+    log = enlivy_emulator.request_log()
+    assert [(entry["method"], entry["route"], entry["query"]) for entry in log] == [
+        ("GET", "/organizations/{org}/invoices", "ids=org_inv_a,org_inv_b&deleted=-1"),
+        ("GET", "/organizations/{org}/users", ""),
+        ("GET", "/organizations/{org}/invoices", "status=paid"),
+    ]
+    assert log[0]["path"] == f"/organizations/{enlivy_emulator.org_id}/invoices"
+    assert len(enlivy_emulator.request_log("GET", "/organizations/{org}/invoices")) == 2
+    enlivy_emulator.reset_counters()
+    assert enlivy_emulator.request_log() == []
+
+
 def test_set_invoice_status(api: Api, enlivy_emulator: EmulatorHandle) -> None:
     created = api.create_invoice()
     paid = enlivy_emulator.set_invoice_status(created["id"], "paid")

@@ -80,6 +80,23 @@ def test_glob_and_method_must_match(api: Api, enlivy_emulator: EmulatorHandle) -
     assert api.post("/invoices", json=invoice_payload()).status_code == 201
 
 
+def test_query_glob_picks_one_request_among_many_on_the_same_path(
+    api: Api, enlivy_emulator: EmulatorHandle
+) -> None:
+    """A fault for the list call of one batch of ids only: the glob is matched on the decoded query."""
+    enlivy_emulator.add_fault("GET", INVOICES, "error", status=422, times=5, query="*org_inv_b*")
+    assert api.list_invoices(ids="org_inv_a,org_inv_c").status_code == 200
+    assert api.list_invoices(ids="org_inv_a,org_inv_b").status_code == 422
+    assert api.list_invoices().status_code == 200  # no query at all: no match
+    assert [f["times"] for f in enlivy_emulator_faults(enlivy_emulator)] == [4]
+    bad = requests.post(
+        f"{enlivy_emulator.base_url}/_emulator/faults",
+        json={"path": INVOICES, "action": "error", "query": ""},
+        timeout=10,
+    )
+    assert bad.status_code == 422 and "query" in bad.json()["errors"]
+
+
 def enlivy_emulator_faults(handle: EmulatorHandle) -> list[dict[str, object]]:
     return list(requests.get(f"{handle.base_url}/_emulator/faults", timeout=10).json()["data"])
 
