@@ -103,6 +103,13 @@ def normalize_statuses(value: Any, *, name: str) -> tuple[str, ...]:
     return tuple(statuses)
 
 
+def checked_flag(value: Any, *, name: str) -> bool:
+    """``value`` if it is a bool; anything else (``"false"``, 0) raises ``TypeError`` naming the argument."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name}: expected True or False, got {type(value).__name__} {value!r}")
+    return value
+
+
 def validate_status_sets(target_statuses: Sequence[str], failure_statuses: Sequence[str]) -> None:
     if not target_statuses:
         raise ValueError("target_statuses must name at least one status")
@@ -132,6 +139,12 @@ class ObservedStatuses:
     statuses: dict[str, str] = field(default_factory=dict)
     deleted: set[str] = field(default_factory=set)
     records: dict[str, dict[str, Any]] = field(default_factory=dict)  # the invoices as listed
+
+    def update(self, other: ObservedStatuses) -> None:
+        """Add what another read observed (the shared poller merges its batches into one round)."""
+        self.statuses.update(other.statuses)
+        self.deleted |= other.deleted
+        self.records.update(other.records)
 
     def add_page(self, page: Page, wanted: Iterable[str], requested_page: int = 1) -> int | None:
         """Record one list page (ignoring records not asked for); return the next page number or None."""

@@ -24,6 +24,7 @@ from airflow.sdk.exceptions import (
 from enlivy_provider.client import EnlivyError
 from enlivy_provider.invoice_status import (
     StatusCheck,
+    checked_flag,
     classify,
     fetch_statuses,
     is_transient,
@@ -58,6 +59,9 @@ class EnlivyInvoiceStatusSensor(BaseSensorOperator):
     :param enlivy_conn_id: the Enlivy connection.
     :param deferrable: wait in the triggerer instead of a worker slot
         (default: ``[operators] default_deferrable``).
+    :param share_poller: deferrable mode only: True (default) lets the trigger share one poller with the other
+        triggers of the same connection and ``poke_interval`` in its triggerer (docs/sensor.md); False makes
+        it poll alone.
     """
 
     template_fields: Sequence[str] = ("invoice_ids", "target_statuses", "failure_statuses")
@@ -72,9 +76,11 @@ class EnlivyInvoiceStatusSensor(BaseSensorOperator):
         failure_statuses: Sequence[str] | str = ("cancelled",),
         enlivy_conn_id: str = "enlivy_default",
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        share_poller: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.share_poller = checked_flag(share_poller, name="share_poller")  # a DAG error, at parse time
         self.invoice_ids = invoice_ids
         self.target_statuses = target_statuses
         self.failure_statuses = failure_statuses
@@ -210,6 +216,7 @@ class EnlivyInvoiceStatusSensor(BaseSensorOperator):
                 enlivy_conn_id=self.enlivy_conn_id,
                 poll_interval=self.poke_interval,
                 end_time=time.time() + self.timeout,
+                share_poller=self.share_poller,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout + DEFERRAL_GRACE_SECONDS),

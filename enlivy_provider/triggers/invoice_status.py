@@ -15,27 +15,38 @@ Connection errors, 429 and 5xx do not end the wait: the trigger backs off and tr
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from enlivy_provider.client import EnlivyError, EnlivyRateLimitError
-
-if TYPE_CHECKING:
-    from enlivy_provider.client import AsyncEnlivyClient
 from enlivy_provider.invoice_status import (
+    ObservedStatuses,
     StatusCheck,
     afetch_statuses,
+    checked_flag,
     classify,
     is_transient,
     normalize_invoice_ids,
     normalize_statuses,
     validate_status_sets,
 )
+from enlivy_provider.triggers.status_poller import (
+    PollerKey,
+    Subscription,
+    backoff_delay,
+    open_client,
+    subscribe,
+)
+
+if TYPE_CHECKING:
+    from enlivy_provider.client import AsyncEnlivyClient
+
+__all__ = ["EVENT_STATUSES", "EnlivyInvoiceStatusTrigger", "InvoiceStatusEvent", "backoff_delay"]
 
 EVENT_STATUSES = ("success", "failure", "timeout", "error")
 
@@ -79,10 +90,63 @@ class InvoiceStatusEvent:
         return cls(status, message, dict(maps["statuses"]), dict(maps["failures"]), dict(maps["pending"]))
 
 
-def backoff_delay(attempt: int, base: float, cap: float) -> float:
-    """Delay before poll number ``attempt`` (1, 2, ...) after consecutive transient errors: doubling, jittered."""
-    exponent = min(attempt - 1, 16)
-    return min(cap, max(base, 1.0) * 2**exponent) * random.uniform(0.5, 1.0)
+@asynccontextmanager
+async def connection_client(conn_id: str) -> AsyncIterator[AsyncEnlivyClient]:
+    """An async client for the Airflow connection, closed afterwards (the connection is read each time, so a
+    rotated token is picked up by the next round of a long-lived shared poller)."""
+    from enlivy_provider.hooks.enlivy import EnlivyHook
+
+    hook = EnlivyHook(enlivy_conn_id=conn_id)
+    try:
+        yield await hook.aget_async_client()
+    finally:
+        await hook.aclose()
+
+
+class _WaitState:
+    """One trigger's view of its wait: the last check, the transient errors in a row, and the rule that turns
+    a read (or a failed read) into an event. Shared by the trigger's own polling loop and the shared poller."""
+
+    def __init__(self, trigger: EnlivyInvoiceStatusTrigger) -> None:
+        self.trigger = trigger
+        self.last = StatusCheck.unread(trigger.invoice_ids, trigger.target_statuses)
+        self.errors_in_row = 0
+        self.last_error = ""
+
+    def read(self, observed: ObservedStatuses) -> InvoiceStatusEvent | None:
+        """Apply the rule to what was read: the final event, or None to keep waiting."""
+        trigger = self.trigger
+        self.errors_in_row, self.last_error = 0, ""
+        self.last = classify(trigger.invoice_ids, observed, trigger.target_statuses, trigger.failure_statuses)
+        if self.last.outcome == "success":
+            return InvoiceStatusEvent.from_check(
+                self.last, status="success", message=self.last.success_message()
+            )
+        if self.last.outcome == "failure":
+            return InvoiceStatusEvent.from_check(
+                self.last, status="failure", message=self.last.failure_message()
+            )
+        trigger.log.info("%s", self.last.progress_message())
+        return None
+
+    def failed(self, exc: EnlivyError, next_check_in: float) -> InvoiceStatusEvent | None:
+        """A read failed: an ``error`` event when waiting cannot fix it, else None (counted, logged)."""
+        if not is_transient(exc):
+            return InvoiceStatusEvent("error", f"Enlivy API error while checking invoice statuses: {exc}")
+        self.errors_in_row += 1
+        self.last_error = f" (the last {self.errors_in_row} check(s) failed: {exc})"
+        self.trigger.log.warning(
+            "Transient error #%d, next check in %.1f s: %s", self.errors_in_row, next_check_in, exc
+        )
+        return None
+
+    def timeout(self) -> InvoiceStatusEvent:
+        message = self.last.timeout_message() + self.last_error
+        return InvoiceStatusEvent.from_check(self.last, status="timeout", message=message)
+
+    def remaining(self) -> float | None:
+        """Seconds to the deadline (None: no deadline)."""
+        return None if self.trigger.end_time is None else self.trigger.end_time - time.time()
 
 
 class EnlivyInvoiceStatusTrigger(BaseTrigger):
@@ -95,6 +159,10 @@ class EnlivyInvoiceStatusTrigger(BaseTrigger):
     :param poll_interval: seconds between checks.
     :param end_time: absolute deadline (epoch seconds); None waits without limit.
     :param max_backoff: longest pause between attempts while the API keeps failing transiently.
+    :param share_poller: True (default): poll together with the other triggers in this triggerer that have
+        the same connection, ``poll_interval`` and ``max_backoff`` - one list call per 30 invoice ids of all
+        of them per interval (:mod:`enlivy_provider.triggers.status_poller`). False: this trigger polls
+        alone (one list call per 30 of its own ids per interval), as every trigger did before.
     """
 
     def __init__(
@@ -106,6 +174,7 @@ class EnlivyInvoiceStatusTrigger(BaseTrigger):
         poll_interval: float = 60.0,
         end_time: float | None = None,
         max_backoff: float = 300.0,
+        share_poller: bool = True,
     ) -> None:
         super().__init__()
         self.invoice_ids = normalize_invoice_ids(invoice_ids)
@@ -119,6 +188,7 @@ class EnlivyInvoiceStatusTrigger(BaseTrigger):
         self.poll_interval = float(poll_interval)
         self.end_time = None if end_time is None else float(end_time)
         self.max_backoff = float(max_backoff)
+        self.share_poller = checked_flag(share_poller, name="share_poller")
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -131,63 +201,73 @@ class EnlivyInvoiceStatusTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "end_time": self.end_time,
                 "max_backoff": self.max_backoff,
+                "share_poller": self.share_poller,
             },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        event = await self._wait()
+        event = await (self._wait_shared() if self.share_poller else self._wait())
         self.log.info("Invoice status trigger fired: %s", event.message)
         yield TriggerEvent(event.to_payload())
 
-    async def _wait(self) -> InvoiceStatusEvent:
-        from enlivy_provider.hooks.enlivy import EnlivyHook
+    # ------------------------------------------------------------------------------------ shared poller
 
-        hook = EnlivyHook(enlivy_conn_id=self.enlivy_conn_id)
-        try:
-            try:
-                client = await hook.aget_async_client()
-            except Exception as exc:  # missing or unusable connection: say so in the event, not as a crash
-                return InvoiceStatusEvent(
-                    "error",
-                    f"Cannot use Enlivy connection {self.enlivy_conn_id!r}: {type(exc).__name__}: {exc}",
-                )
-            return await self._poll(client)
+    async def _wait_shared(self) -> InvoiceStatusEvent:
+        state = _WaitState(self)
+        if not self.invoice_ids:  # nothing to read: the rule decides at once, as a first poll would
+            return state.read(ObservedStatuses()) or state.timeout()
+        key = PollerKey(self.enlivy_conn_id, self.poll_interval, self.max_backoff)
+        subscription = subscribe(key, self.invoice_ids, connection_client)
+        try:  # leave the poller however the wait ends, also when Airflow cancels this trigger
+            return await self._follow(subscription, state)
         finally:
-            await hook.aclose()
+            subscription.close()
+
+    async def _follow(self, subscription: Subscription, state: _WaitState) -> InvoiceStatusEvent:
+        first = True  # as when polling alone, the invoices are read once before the deadline can end the wait
+        while True:
+            remaining = None if first else state.remaining()
+            if remaining is not None and remaining <= 0:
+                return state.timeout()
+            try:
+                result = await asyncio.wait_for(subscription.next_result(), remaining)
+            except asyncio.TimeoutError:
+                return state.timeout()
+            first = False
+            if result.unusable_connection is not None:
+                return InvoiceStatusEvent("error", result.unusable_connection)
+            if result.error is not None:
+                event = state.failed(result.error, result.next_poll_in)
+            else:
+                event = state.read(result.observed)
+            if event is not None:
+                return event
+
+    # ------------------------------------------------------------------------------------ polling alone
+
+    async def _wait(self) -> InvoiceStatusEvent:
+        async with AsyncExitStack() as stack:
+            client = await open_client(stack, connection_client, self.enlivy_conn_id)
+            if isinstance(client, str):  # missing or unusable connection: say so in the event, not as a crash
+                return InvoiceStatusEvent("error", client)
+            return await self._poll(client)
 
     async def _poll(self, client: AsyncEnlivyClient) -> InvoiceStatusEvent:
-        last = StatusCheck.unread(self.invoice_ids, self.target_statuses)
-        errors_in_row = 0
-        last_error = ""
+        state = _WaitState(self)
         while True:
             try:
                 observed = await afetch_statuses(client, self.invoice_ids)
             except EnlivyError as exc:
-                if not is_transient(exc):
-                    return InvoiceStatusEvent(
-                        "error", f"Enlivy API error while checking invoice statuses: {exc}"
-                    )
-                errors_in_row += 1
-                last_error = f" (the last {errors_in_row} check(s) failed: {exc})"
-                delay = backoff_delay(errors_in_row, self.poll_interval, self.max_backoff)
+                delay = backoff_delay(state.errors_in_row + 1, self.poll_interval, self.max_backoff)
                 if isinstance(exc, EnlivyRateLimitError) and exc.retry_after:
                     delay = max(delay, float(exc.retry_after))
-                self.log.warning("Transient error #%d, next check in %.1f s: %s", errors_in_row, delay, exc)
+                event = state.failed(exc, delay)
             else:
-                errors_in_row, last_error = 0, ""
-                last = classify(self.invoice_ids, observed, self.target_statuses, self.failure_statuses)
-                if last.outcome == "success":
-                    return InvoiceStatusEvent.from_check(
-                        last, status="success", message=last.success_message()
-                    )
-                if last.outcome == "failure":
-                    return InvoiceStatusEvent.from_check(
-                        last, status="failure", message=last.failure_message()
-                    )
-                self.log.info("%s", last.progress_message())
                 delay = self.poll_interval
-            remaining = None if self.end_time is None else self.end_time - time.time()
+                event = state.read(observed)
+            if event is not None:
+                return event
+            remaining = state.remaining()
             if remaining is not None and remaining <= 0:
-                message = last.timeout_message() + last_error
-                return InvoiceStatusEvent.from_check(last, status="timeout", message=message)
+                return state.timeout()
             await asyncio.sleep(delay if remaining is None else min(delay, remaining))

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
 
@@ -79,6 +80,18 @@ def pay_later(mark_invoices: Callable[..., None]) -> Iterator[Callable[..., None
 def invoice_list_calls(enlivy_emulator: Any) -> Callable[[], int]:
     """invoice_list_calls() -> invoice list requests that reached the emulator since its counters were reset."""
     return lambda: int(enlivy_emulator.request_count("GET", "/organizations/{org}/invoices"))
+
+
+@pytest.fixture
+def list_call_ids(enlivy_emulator: Any) -> Callable[[], list[list[str]]]:
+    """list_call_ids() -> the ``ids`` filter of every invoice list call since the counters were reset, in order
+    (from the emulator's request log: what each call really asked for)."""
+
+    def ids_per_call() -> list[list[str]]:
+        calls = enlivy_emulator.request_log("GET", "/organizations/{org}/invoices")
+        return [dict(parse_qsl(call["query"])).get("ids", "").split(",") for call in calls]
+
+    return ids_per_call
 
 
 @pytest.fixture

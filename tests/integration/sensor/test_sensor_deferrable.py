@@ -115,3 +115,10 @@ def test_timeout_while_deferred_lists_pending_and_soft_fail_skips(
         _sensor(ids).resume_execution("execute_complete", {"event": event.payload}, {})
     with pytest.raises(AirflowSkipException):
         _sensor(ids, soft_fail=True).resume_execution("execute_complete", {"event": event.payload}, {})
+
+
+def test_share_poller_is_handed_to_the_trigger(make_invoices: Callable[..., list[str]]) -> None:
+    ids = make_invoices(1)
+
+    assert _defer(_sensor(ids)).trigger.serialize()[1]["share_poller"] is True
+    assert _defer(_sensor(ids, share_poller=False)).trigger.serialize()[1]["share_poller"] is False

@@ -63,6 +63,7 @@ def test_serialize_carries_no_secret_and_no_client() -> None:
         "poll_interval",
         "end_time",
         "max_backoff",
+        "share_poller",
     }
 
 
@@ -78,6 +79,15 @@ def test_trigger_normalises_and_checks_its_arguments_like_the_sensor() -> None:
     assert EnlivyInvoiceStatusTrigger(invoice_ids=["a"]).failure_statuses == ["cancelled"]
     with pytest.raises(ValueError, match="both in target_statuses and failure_statuses"):
         EnlivyInvoiceStatusTrigger(invoice_ids=["a"], target_statuses=["paid"], failure_statuses=["paid"])
+
+
+def test_share_poller_must_be_a_bool_in_the_sensor_and_the_trigger() -> None:
+    # "false" would be truthy: refused when the DAG is parsed, naming the argument.
+    with pytest.raises(TypeError, match="share_poller: expected True or False, got str 'false'"):
+        EnlivyInvoiceStatusSensor(task_id="wait", invoice_ids=["a"], share_poller="false")
+    with pytest.raises(TypeError, match="share_poller: expected True or False, got int 0"):
+        EnlivyInvoiceStatusTrigger(invoice_ids=["a"], share_poller=0)
+    assert EnlivyInvoiceStatusTrigger(invoice_ids=["a"]).share_poller is True
 
 
 def test_backoff_grows_and_is_capped() -> None:
