@@ -16,9 +16,10 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pendulum
 import pytest
@@ -29,6 +30,8 @@ DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
 DAG_ID = "enlivy_recurring_billing"
 DEADLINE_S = 240  # a loaded 2-core machine runs five Airflow processes, the emulator and pytest
 AUTO_PAY_AFTER_S = 12.0
+
+Started = tuple[Path, dict[str, Path]]  # AIRFLOW_HOME and the log file of each component
 
 
 def _env(home: Path, dags: Path, api_port: int, emulator: Any) -> dict[str, str]:
@@ -64,28 +67,35 @@ def _env(home: Path, dags: Path, api_port: int, emulator: Any) -> dict[str, str]
     return env
 
 
-@pytest.fixture
-def airflow_processes(tmp_path: Path, enlivy_emulator: Any) -> Iterator[tuple[Path, dict[str, Path]]]:
-    """Start api-server, scheduler, dag-processor and triggerer in their own AIRFLOW_HOME; kill them after."""
-    home, dags, logs = tmp_path / "airflow", tmp_path / "dags", tmp_path / "logs"
-    for path in (home, logs):
-        path.mkdir()
+def _copy_billing_dag(dags: Path) -> None:
     # Only the billing DAG (and its data): the other examples would be scheduled too and slow the run down.
-    dags.mkdir()
     shutil.copy(DAGS_DIR / f"{DAG_ID}.py", dags)
     shutil.copytree(DAGS_DIR / "data", dags / "data")
     shutil.copytree(DAGS_DIR / "templates", dags / "templates")
-    env = _env(home, dags, free_port(), enlivy_emulator)
-    airflow = [sys.executable, "-m", "airflow"]
 
-    migrate = subprocess.run(
-        [*airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]
 
+@pytest.fixture
+def start_airflow(
+    tmp_path: Path, enlivy_emulator: Any
+) -> Iterator[Callable[[Callable[[Path], None]], Started]]:
+    """start_airflow(fill_dags) -> (home, logs): fill a DAG folder, then start api-server, scheduler,
+    dag-processor and triggerer in their own AIRFLOW_HOME; they are killed after the test."""
     processes: list[subprocess.Popen[bytes]] = []
-    log_files: dict[str, Path] = {}
-    try:
+
+    def start(fill_dags: Callable[[Path], None]) -> Started:
+        home, dags, logs = tmp_path / "airflow", tmp_path / "dags", tmp_path / "logs"
+        for path in (home, logs, dags):
+            path.mkdir()
+        fill_dags(dags)
+        env = _env(home, dags, free_port(), enlivy_emulator)
+        airflow = [sys.executable, "-m", "airflow"]
+
+        migrate = subprocess.run(
+            [*airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]
+
+        log_files: dict[str, Path] = {}
         for component in ("api-server", "scheduler", "dag-processor", "triggerer"):
             log_files[component] = logs / f"{component}.log"
             with log_files[component].open("wb") as out:
@@ -98,7 +108,10 @@ def airflow_processes(tmp_path: Path, enlivy_emulator: Any) -> Iterator[tuple[Pa
                         start_new_session=True,  # its own process group: workers and children die with it
                     )
                 )
-        yield home, log_files
+        return home, log_files
+
+    try:
+        yield start
     finally:
         for process in processes:
             _kill_group(process, signal.SIGTERM)
@@ -136,9 +149,9 @@ def _tail(logs: dict[str, Path]) -> str:
 @pytest.mark.slow
 @pytest.mark.timeout(DEADLINE_S + 120)
 def test_scheduler_runs_billing_dag_with_deferred_payment_wait(
-    enlivy_emulator: Any, airflow_processes: tuple[Path, dict[str, Path]]
+    enlivy_emulator: Any, start_airflow: Callable[[Callable[[Path], None]], Started]
 ) -> None:
-    home, logs = airflow_processes
+    home, logs = start_airflow(_copy_billing_dag)
     enlivy_emulator.configure(auto_pay_after=AUTO_PAY_AFTER_S)
     db = home / "airflow.db"
     sensor_states: list[str] = []
@@ -179,3 +192,77 @@ def test_scheduler_runs_billing_dag_with_deferred_payment_wait(
     assert periods == {last_month.to_date_string()}
     # The scheduler's run has the interval's *start* as logical date; invoices are issued when it ends.
     assert {str(inv["issued_at"])[:10] for inv in invoices} == {last_month.add(months=1).to_date_string()}
+
+
+SHARED_DAG_ID = "enlivy_shared_poller_e2e"
+SHARED_DAG = """
+import pendulum
+from airflow.sdk import DAG
+
+from enlivy_provider.sensors.invoice_status import EnlivyInvoiceStatusSensor
+
+with DAG("{dag_id}", schedule="@once", start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False):
+    for n, invoice_id in enumerate({ids!r}):
+        EnlivyInvoiceStatusSensor(
+            task_id=f"wait_{{n}}", invoice_ids=invoice_id, deferrable=True, poke_interval=2, timeout=200
+        )
+"""
+SENSORS = 3
+
+
+def _list_call_ids(emulator: Any) -> list[set[str]]:
+    calls = emulator.request_log("GET", "/organizations/{org}/invoices")
+    return [set(dict(parse_qsl(call["query"])).get("ids", "").split(",")) for call in calls]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(DEADLINE_S + 120)
+def test_deferred_sensors_in_one_triggerer_share_one_poller(
+    enlivy_emulator: Any, start_airflow: Callable[[Callable[[Path], None]], Started]
+) -> None:
+    """Three sensors of one DAG defer to one real triggerer: once all three wait there, each poll is ONE list
+    call carrying the three invoice ids (polling alone, it would be three calls of one id)."""
+    from enlivy_provider.client import EnlivyClient
+    from enlivy_provider.testing import invoice_payload
+
+    with EnlivyClient(
+        enlivy_emulator.base_url, enlivy_emulator.token, organization_id=enlivy_emulator.org_id
+    ) as api:
+        ids = [api.create_invoice(invoice_payload(n))["id"] for n in range(SENSORS)]
+    enlivy_emulator.reset_counters()
+    home, logs = start_airflow(
+        lambda dags: (dags / f"{SHARED_DAG_ID}.py").write_text(
+            SHARED_DAG.format(dag_id=SHARED_DAG_ID, ids=ids)
+        )
+    )
+    db = home / "airflow.db"
+    everyone = set(ids)
+
+    def shared_calls() -> list[set[str]]:
+        calls = _list_call_ids(enlivy_emulator)
+        first = next((n for n, call in enumerate(calls) if call == everyone), None)
+        return [] if first is None else calls[first:]
+
+    deadline = time.monotonic() + DEADLINE_S
+    while len(calls := shared_calls()) < 3:  # the first shared call and two more rounds
+        states = dict(_query(db, "SELECT task_id, state FROM task_instance WHERE dag_id = ?", SHARED_DAG_ID))
+        assert time.monotonic() < deadline, (
+            f"waited {DEADLINE_S}s for three polls carrying all {SENSORS} invoices; task states {states}, "
+            f"list calls {_list_call_ids(enlivy_emulator)}\n{_tail(logs)}"
+        )
+        time.sleep(0.5)
+    states = dict(_query(db, "SELECT task_id, state FROM task_instance WHERE dag_id = ?", SHARED_DAG_ID))
+    assert set(states.values()) == {"deferred"}, states
+    # From the first shared call on, every poll carried all three ids: never one call per sensor.
+    assert all(call == everyone for call in calls), calls
+
+    for invoice_id in ids:
+        enlivy_emulator.set_invoice_status(invoice_id, "paid")
+    state = None
+    while time.monotonic() < deadline and state not in ("success", "failed"):
+        rows = _query(db, "SELECT state FROM dag_run WHERE dag_id = ?", SHARED_DAG_ID)
+        state = rows[0][0] if rows else None
+        time.sleep(0.5)
+    assert state == "success", f"run state {state!r}\n{_tail(logs)}"
+    tasks = dict(_query(db, "SELECT task_id, state FROM task_instance WHERE dag_id = ?", SHARED_DAG_ID))
+    assert tasks == {f"wait_{n}": "success" for n in range(SENSORS)}
