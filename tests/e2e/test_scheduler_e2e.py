@@ -12,19 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import airflow_cluster as cluster
 import pytest
-from airflow_cluster import (
-    DAG_ID,
-    SENSOR_TASK,
-    MetadataDB,
-    RunWatcher,
-    airflow_env,
-    assert_billed_once,
-    last_complete_month,
-    migrate,
-    prepare_home,
-    start_components,
-)
 from process_support import process_groups
 
 from enlivy_provider.testing import EmulatorHandle, free_port
@@ -34,11 +23,11 @@ UNTIL_FINISHED_S = 120
 
 
 @pytest.fixture
-def airflow_processes(tmp_path: Path, enlivy_emulator: EmulatorHandle) -> Iterator[RunWatcher]:
+def airflow_processes(tmp_path: Path, enlivy_emulator: EmulatorHandle) -> Iterator[cluster.RunWatcher]:
     """api-server, scheduler, dag-processor and triggerer in their own AIRFLOW_HOME; stopped after."""
-    home, dags = prepare_home(tmp_path)
+    home, dags = cluster.prepare_home(tmp_path)
     database = f"sqlite:///{home / 'airflow.db'}"
-    env = airflow_env(
+    env = cluster.airflow_env(
         home,
         dags,
         api_port=free_port(),
@@ -46,12 +35,12 @@ def airflow_processes(tmp_path: Path, enlivy_emulator: EmulatorHandle) -> Iterat
         executor="LocalExecutor",
         sql_alchemy_conn=database,
     )
-    migrate(env)
-    db = MetadataDB(database)
+    cluster.migrate(env)
+    db = cluster.MetadataDB(database)
     with process_groups(tmp_path / "logs") as processes:
         try:
-            start_components(processes, env)
-            yield RunWatcher(db, processes)
+            cluster.start_components(processes, env)
+            yield cluster.RunWatcher(db, processes)
         finally:
             db.close()
 
@@ -59,22 +48,23 @@ def airflow_processes(tmp_path: Path, enlivy_emulator: EmulatorHandle) -> Iterat
 @pytest.mark.slow
 @pytest.mark.timeout(UNTIL_DEFERRED_S + UNTIL_FINISHED_S + 120)
 def test_scheduler_runs_billing_dag_with_deferred_payment_wait(
-    enlivy_emulator: EmulatorHandle, airflow_processes: RunWatcher
+    enlivy_emulator: EmulatorHandle, airflow_processes: cluster.RunWatcher
 ) -> None:
     watcher = airflow_processes
-    paid = watcher.pay_when_deferred(enlivy_emulator, timeout_s=UNTIL_DEFERRED_S)
+    watcher.pay_when_deferred(enlivy_emulator, timeout_s=UNTIL_DEFERRED_S)
     state = watcher.wait_until_finished(timeout_s=UNTIL_FINISHED_S)
 
     assert state == "success", watcher.describe()
-    assert paid == len(enlivy_emulator.live_invoices())
-    assert "deferred" in watcher.states[SENSOR_TASK], f"the sensor never deferred: {watcher.states}"
-    tasks = dict(watcher.db.query("SELECT task_id, state FROM task_instance WHERE dag_id = :d", d=DAG_ID))
+    assert "deferred" in watcher.states[cluster.SENSOR_TASK], f"the sensor never deferred: {watcher.states}"
+    tasks = dict(
+        watcher.db.query("SELECT task_id, state FROM task_instance WHERE dag_id = :d", d=cluster.DAG_ID)
+    )
     assert tasks["create_invoices"] == "success"
-    assert tasks[SENSOR_TASK] == "success"
+    assert tasks[cluster.SENSOR_TASK] == "success"
     assert tasks["preview_invoices"] == "skipped"
     assert tasks["summary"] == "success"
 
     # The scheduler's own run billed the last complete month: one paid invoice per customer.
-    month = last_complete_month()
+    month = cluster.last_complete_month()
     assert watcher.data_interval_start() == month
-    assert_billed_once(enlivy_emulator, month)
+    cluster.assert_billed_once(enlivy_emulator, month)
