@@ -10,6 +10,7 @@ from __future__ import annotations
 import getpass
 import glob
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -51,7 +52,17 @@ def missing_servers() -> list[str]:
         missing.append("redis-server (Debian package redis-server)")
     if postgres_bin_dir() is None:
         missing.append("PostgreSQL server: initdb and postgres (Debian package postgresql)")
+    elif os.geteuid() == 0 and not _user_exists(POSTGRES_ROOT_USER):
+        missing.append(f"the {POSTGRES_ROOT_USER!r} user to run PostgreSQL as (Debian package postgresql)")
     return missing
+
+
+def _user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
 
 
 def _answers_ping(port: int) -> bool:
