@@ -76,6 +76,14 @@ class ProcessGroups:
         """The exit code of ``name``, or ``None`` while it runs."""
         return self.processes[name].poll()
 
+    def running(self, name: str) -> bool:
+        """``True`` while ``name`` runs; once it has exited, fail at once with its log (for a ``wait_for``
+        check: a server that died while starting is not waited for until the deadline)."""
+        code = self.exited(name)
+        if code is not None:
+            raise AssertionError(f"{name} exited with {code}\n{self.tail(60)}")
+        return True
+
     def crash(self, name: str) -> list[int]:
         """SIGKILL ``name`` with everything it started, as if its machine had died; returns the pids killed.
 

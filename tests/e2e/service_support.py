@@ -88,7 +88,7 @@ def start_redis(processes: ProcessGroups, workdir: Path) -> str:
     processes.start("redis", argv, dict(os.environ))
     wait_for(
         f"redis-server to answer PING on port {port}",
-        lambda: processes.exited("redis") is None and _answers_ping(port),
+        lambda: processes.running("redis") and _answers_ping(port),
         timeout_s=STARTUP_TIMEOUT_S,
         details=processes.tail,
     )
@@ -141,7 +141,7 @@ def start_postgres(processes: ProcessGroups) -> str:
     wait_for(
         f"PostgreSQL to accept connections on port {port}",
         lambda: (
-            processes.exited("postgres") is None
+            processes.running("postgres")
             and subprocess.run(pg_isready, check=False, timeout=30).returncode == 0
         ),
         timeout_s=STARTUP_TIMEOUT_S,
