@@ -2,196 +2,75 @@
 
 LocalExecutor on SQLite (Airflow 3 runs that combination; the api-server is needed because task processes
 talk to the Execution API). The DAG is unpaused at creation, so the scheduler itself creates the run for
-the last complete month; the emulator pays the invoices some seconds after they are issued, long enough
-for the sensor to defer, so the triggerer does the waiting. Bounded in time; the processes are always killed.
+the last complete month. The invoices are paid only once the payment sensor has deferred, so the
+triggerer is certain to do the waiting. Bounded in time; the processes are always stopped
+(``process_support``). The same billing run under CeleryExecutor: ``test_celery_e2e.py``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import signal
-import sqlite3
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-import pendulum
+import airflow_cluster as cluster
 import pytest
+from process_support import process_groups, wait_for
 
-from enlivy_provider.testing import free_port
+from enlivy_provider.testing import EmulatorHandle, free_port
 
-DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
-DAG_ID = "enlivy_recurring_billing"
-DEADLINE_S = 240  # a loaded 2-core machine runs five Airflow processes, the emulator and pytest
-AUTO_PAY_AFTER_S = 12.0
-
-Started = tuple[Path, dict[str, Path]]  # AIRFLOW_HOME and the log file of each component
-
-
-def _env(home: Path, dags: Path, api_port: int, emulator: Any) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
-    env.update(
-        {
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "4",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__API__PORT": str(api_port),
-            "AIRFLOW__API__WORKERS": "1",
-            "AIRFLOW__API_AUTH__JWT_SECRET": "e2e-test-secret-not-for-production-" + "x" * 64,
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
-            "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
-            # On a loaded machine the api-server has answered a task's state PATCH after 11.7 s: the default
-            # client timeout (5 s) failed the task and its retry delay (minutes) outlived the deadline.
-            "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
-            "AIRFLOW__WORKERS__EXECUTION_API_RETRIES": "10",
-            "AIRFLOW_CONN_ENLIVY_DEFAULT": emulator.connection_json(),
-            "ENLIVY_PAYMENT_POKE_SECONDS": "2",
-            "ENLIVY_PAYMENT_TIMEOUT_SECONDS": "90",
-            "ENLIVY_REPORT_DIR": str(home / "reports"),
-        }
-    )
-    return env
-
-
-def _copy_billing_dag(dags: Path) -> None:
-    # Only the billing DAG (and its data): the other examples would be scheduled too and slow the run down.
-    shutil.copy(DAGS_DIR / f"{DAG_ID}.py", dags)
-    shutil.copytree(DAGS_DIR / "data", dags / "data")
-    shutil.copytree(DAGS_DIR / "templates", dags / "templates")
+UNTIL_DEFERRED_S = 240  # a loaded 2-core machine runs five Airflow processes, the emulator and pytest
+UNTIL_FINISHED_S = 120
 
 
 @pytest.fixture
-def start_airflow(
-    tmp_path: Path, enlivy_emulator: Any
-) -> Iterator[Callable[[Callable[[Path], None]], Started]]:
-    """start_airflow(fill_dags) -> (home, logs): fill a DAG folder, then start api-server, scheduler,
-    dag-processor and triggerer in their own AIRFLOW_HOME; they are killed after the test."""
-    processes: list[subprocess.Popen[bytes]] = []
-
-    def start(fill_dags: Callable[[Path], None]) -> Started:
-        home, dags, logs = tmp_path / "airflow", tmp_path / "dags", tmp_path / "logs"
-        for path in (home, logs, dags):
-            path.mkdir()
-        fill_dags(dags)
-        env = _env(home, dags, free_port(), enlivy_emulator)
-        airflow = [sys.executable, "-m", "airflow"]
-
-        migrate = subprocess.run(
-            [*airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=120
-        )
-        assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]
-
-        log_files: dict[str, Path] = {}
-        for component in ("api-server", "scheduler", "dag-processor", "triggerer"):
-            log_files[component] = logs / f"{component}.log"
-            with log_files[component].open("wb") as out:
-                processes.append(
-                    subprocess.Popen(
-                        [*airflow, component],
-                        env=env,
-                        stdout=out,
-                        stderr=subprocess.STDOUT,
-                        start_new_session=True,  # its own process group: workers and children die with it
-                    )
-                )
-        return home, log_files
-
-    try:
-        yield start
-    finally:
-        for process in processes:
-            _kill_group(process, signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                _kill_group(process, signal.SIGKILL)
-                process.wait(timeout=10)
-
-
-def _kill_group(process: subprocess.Popen[bytes], sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, sig)  # the group this test created for the process (start_new_session)
-
-
-def _query(db: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    if not db.exists():
-        return []
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+def airflow_processes(tmp_path: Path, enlivy_emulator: EmulatorHandle) -> Iterator[cluster.RunWatcher]:
+    """api-server, scheduler, dag-processor and triggerer in their own AIRFLOW_HOME; stopped after."""
+    home, dags = cluster.prepare_home(tmp_path)
+    database = f"sqlite:///{home / 'airflow.db'}"
+    env = cluster.airflow_env(
+        home,
+        dags,
+        api_port=free_port(),
+        connection=enlivy_emulator.connection_json(),
+        executor="LocalExecutor",
+        sql_alchemy_conn=database,
+    )
+    cluster.migrate(env)
+    db = cluster.MetadataDB(database)
+    with process_groups(tmp_path / "logs") as processes:
         try:
-            return conn.execute(sql, args).fetchall()
-        except sqlite3.OperationalError:  # table not there yet, or busy
-            return []
-
-
-def _tail(logs: dict[str, Path]) -> str:
-    parts = []
-    for name, path in logs.items():
-        lines = path.read_text(errors="replace").splitlines()[-25:] if path.exists() else []
-        parts.append(f"--- {name}\n" + "\n".join(lines))
-    return "\n".join(parts)
+            cluster.start_components(processes, env)
+            yield cluster.RunWatcher(db, processes)
+        finally:
+            db.close()
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(DEADLINE_S + 120)
+@pytest.mark.timeout(UNTIL_DEFERRED_S + UNTIL_FINISHED_S + 120)
 def test_scheduler_runs_billing_dag_with_deferred_payment_wait(
-    enlivy_emulator: Any, start_airflow: Callable[[Callable[[Path], None]], Started]
+    enlivy_emulator: EmulatorHandle, airflow_processes: cluster.RunWatcher
 ) -> None:
-    home, logs = start_airflow(_copy_billing_dag)
-    enlivy_emulator.configure(auto_pay_after=AUTO_PAY_AFTER_S)
-    db = home / "airflow.db"
-    sensor_states: list[str] = []
-    state = None
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        rows = _query(db, "SELECT state FROM dag_run WHERE dag_id = ?", DAG_ID)
-        state = rows[0][0] if rows else None
-        ti = _query(
-            db, "SELECT state FROM task_instance WHERE dag_id = ? AND task_id = 'wait_for_payment'", DAG_ID
-        )
-        if ti and ti[0][0] and (not sensor_states or sensor_states[-1] != ti[0][0]):
-            sensor_states.append(ti[0][0])
-        if state in ("success", "failed"):
-            break
-        time.sleep(0.5)
+    watcher = airflow_processes
+    watcher.pay_when_deferred(enlivy_emulator, timeout_s=UNTIL_DEFERRED_S)
+    state = watcher.wait_until_finished(timeout_s=UNTIL_FINISHED_S)
 
-    waited = DEADLINE_S - max(0.0, deadline - time.monotonic())
-    assert state == "success", (
-        f"waited {waited:.0f}s (deadline {DEADLINE_S}s) for the scheduler's billing run to finish: run state "
-        f"{state!r}, wait_for_payment states seen {sensor_states}\n{_tail(logs)}"
+    assert state == "success", watcher.describe()
+    assert "deferred" in watcher.states[cluster.SENSOR_TASK], f"the sensor never deferred: {watcher.states}"
+    tasks = dict(
+        watcher.db.query("SELECT task_id, state FROM task_instance WHERE dag_id = :d", d=cluster.DAG_ID)
     )
-    assert "deferred" in sensor_states, f"the sensor never deferred: {sensor_states}"
-    tasks = dict(_query(db, "SELECT task_id, state FROM task_instance WHERE dag_id = ?", DAG_ID))
     assert tasks["create_invoices"] == "success"
-    assert tasks["wait_for_payment"] == "success"
+    assert tasks[cluster.SENSOR_TASK] == "success"
     assert tasks["preview_invoices"] == "skipped"
     assert tasks["summary"] == "success"
 
-    # The scheduler's own run billed the last complete month (Europe/Berlin): one paid invoice per customer.
-    last_month = pendulum.now("Europe/Berlin").start_of("month").subtract(months=1)
-    ((start,),) = _query(db, "SELECT data_interval_start FROM dag_run WHERE dag_id = ?", DAG_ID)
-    assert pendulum.parse(str(start).replace(" ", "T")) == last_month
-    invoices = enlivy_emulator.live_invoices()
-    assert len(invoices) == 6
-    assert {invoice["status"] for invoice in invoices} == {"paid"}
-    periods = {line["billing_period_started_at"][:10] for inv in invoices for line in inv["line_items"]}
-    assert periods == {last_month.to_date_string()}
-    # The scheduler's run has the interval's *start* as logical date; invoices are issued when it ends.
-    assert {str(inv["issued_at"])[:10] for inv in invoices} == {last_month.add(months=1).to_date_string()}
+    # The scheduler's own run billed the last complete month: one paid invoice per customer.
+    month = cluster.last_complete_month()
+    assert watcher.data_interval_start() == month
+    cluster.assert_billed_once(enlivy_emulator, month)
 
 
 SHARED_DAG_ID = "enlivy_shared_poller_e2e"
@@ -216,9 +95,9 @@ def _list_call_ids(emulator: Any) -> list[set[str]]:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(DEADLINE_S + 120)
+@pytest.mark.timeout(UNTIL_DEFERRED_S + UNTIL_FINISHED_S + 120)
 def test_deferred_sensors_in_one_triggerer_share_one_poller(
-    enlivy_emulator: Any, start_airflow: Callable[[Callable[[Path], None]], Started]
+    tmp_path: Path, enlivy_emulator: EmulatorHandle
 ) -> None:
     """Three sensors of one DAG defer to one real triggerer: once all three wait there, each poll is ONE list
     call carrying the three invoice ids (polling alone, it would be three calls of one id)."""
@@ -230,12 +109,24 @@ def test_deferred_sensors_in_one_triggerer_share_one_poller(
     ) as api:
         ids = [api.create_invoice(invoice_payload(n))["id"] for n in range(SENSORS)]
     enlivy_emulator.reset_counters()
-    home, logs = start_airflow(
-        lambda dags: (dags / f"{SHARED_DAG_ID}.py").write_text(
-            SHARED_DAG.format(dag_id=SHARED_DAG_ID, ids=ids)
-        )
+    home, dags = cluster.prepare_home(tmp_path)
+    for path in dags.iterdir():  # only this test's DAG
+        if path.is_file():
+            path.unlink()
+        else:
+            shutil.rmtree(path)
+    (dags / f"{SHARED_DAG_ID}.py").write_text(SHARED_DAG.format(dag_id=SHARED_DAG_ID, ids=ids))
+    database = f"sqlite:///{home / 'airflow.db'}"
+    env = cluster.airflow_env(
+        home,
+        dags,
+        api_port=free_port(),
+        connection=enlivy_emulator.connection_json(),
+        executor="LocalExecutor",
+        sql_alchemy_conn=database,
     )
-    db = home / "airflow.db"
+    cluster.migrate(env)
+    db = cluster.MetadataDB(database)
     everyone = set(ids)
 
     def shared_calls() -> list[set[str]]:
@@ -243,26 +134,30 @@ def test_deferred_sensors_in_one_triggerer_share_one_poller(
         first = next((n for n, call in enumerate(calls) if call == everyone), None)
         return [] if first is None else calls[first:]
 
-    deadline = time.monotonic() + DEADLINE_S
-    while len(calls := shared_calls()) < 3:  # the first shared call and two more rounds
-        states = dict(_query(db, "SELECT task_id, state FROM task_instance WHERE dag_id = ?", SHARED_DAG_ID))
-        assert time.monotonic() < deadline, (
-            f"waited {DEADLINE_S}s for three polls carrying all {SENSORS} invoices; task states {states}, "
-            f"list calls {_list_call_ids(enlivy_emulator)}\n{_tail(logs)}"
-        )
-        time.sleep(0.5)
-    states = dict(_query(db, "SELECT task_id, state FROM task_instance WHERE dag_id = ?", SHARED_DAG_ID))
-    assert set(states.values()) == {"deferred"}, states
-    # From the first shared call on, every poll carried all three ids: never one call per sensor.
-    assert all(call == everyone for call in calls), calls
+    with process_groups(tmp_path / "logs") as processes:
+        try:
+            cluster.start_components(processes, env)
+            watcher = cluster.RunWatcher(db, processes, dag_id=SHARED_DAG_ID)
+            calls = wait_for(
+                f"three polls carrying all {SENSORS} invoices (the first shared call and two more rounds)",
+                lambda: found if len(found := shared_calls()) >= 3 else None,
+                timeout_s=UNTIL_DEFERRED_S,
+                details=lambda: (
+                    f"list calls {_list_call_ids(enlivy_emulator)}; {watcher.poll() and watcher.describe()}"
+                ),
+            )
+            watcher.poll()
+            assert {watcher.current(f"wait_{n}") for n in range(SENSORS)} == {"deferred"}, watcher.describe()
+            # From the first shared call on, every poll carried all three ids: never one call per sensor.
+            assert all(call == everyone for call in calls), calls
 
-    for invoice_id in ids:
-        enlivy_emulator.set_invoice_status(invoice_id, "paid")
-    state = None
-    while time.monotonic() < deadline and state not in ("success", "failed"):
-        rows = _query(db, "SELECT state FROM dag_run WHERE dag_id = ?", SHARED_DAG_ID)
-        state = rows[0][0] if rows else None
-        time.sleep(0.5)
-    assert state == "success", f"run state {state!r}\n{_tail(logs)}"
-    tasks = dict(_query(db, "SELECT task_id, state FROM task_instance WHERE dag_id = ?", SHARED_DAG_ID))
-    assert tasks == {f"wait_{n}": "success" for n in range(SENSORS)}
+            for invoice_id in ids:
+                enlivy_emulator.set_invoice_status(invoice_id, "paid")
+            state = watcher.wait_until_finished(timeout_s=UNTIL_FINISHED_S)
+            assert state == "success", watcher.describe()
+            tasks = dict(
+                db.query("SELECT task_id, state FROM task_instance WHERE dag_id = :d", d=SHARED_DAG_ID)
+            )
+            assert tasks == {f"wait_{n}": "success" for n in range(SENSORS)}
+        finally:
+            db.close()

@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +21,7 @@ from typing import Any
 import pytest
 import requests
 from airflow_support import sync_dag_to_db
+from process_support import process_groups, wait_for
 
 from enlivy_provider.testing import EmulatorHandle, free_port, invoice_payload
 from enlivy_provider.webhooks import SIGNATURE_HEADER, sign
@@ -36,39 +34,24 @@ USER, PASSWORD = "webhooks", "webhook-test-password"
 STARTUP_DEADLINE_S = 180  # an api-server on a loaded 2-core machine
 
 
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)  # the group this test created (start_new_session)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-
-
 @contextlib.contextmanager
-def _process(command: list[str], env: dict[str, str], log: Path, health_url: str) -> Iterator[None]:
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        deadline = time.monotonic() + STARTUP_DEADLINE_S
-        while True:
-            assert process.poll() is None, (
-                f"{command[1:3]} exited:\n{log.read_text(errors='replace')[-3000:]}"
-            )
+def _process(
+    name: str, command: list[str], env: dict[str, str], logs: Path, health_url: str
+) -> Iterator[Path]:
+    """Run ``command`` as ``name`` (its own process group, stopped afterwards) once ``health_url`` answers
+    200; yields its log file."""
+    with process_groups(logs) as processes:
+        processes.start(name, command, env)
+
+        def healthy() -> bool:
             with contextlib.suppress(requests.RequestException):
-                if requests.get(health_url, timeout=2).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, (
-                f"{health_url} not up in {STARTUP_DEADLINE_S}s:\n{log.read_text()}"
-            )
-            time.sleep(0.25)
-        yield
-    finally:
-        _kill_group(process)
+                return processes.running(name) and requests.get(health_url, timeout=2).status_code == 200
+            return False
+
+        wait_for(
+            f"{name} to answer {health_url}", healthy, timeout_s=STARTUP_DEADLINE_S, details=processes.tail
+        )
+        yield processes.logs[name]
 
 
 class AirflowApi:
@@ -117,7 +100,7 @@ def airflow_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowApi
     command = [sys.executable, "-m", "airflow", "api-server", "--apps", "core", "--host", "127.0.0.1",
                "--port", str(port), "--workers", "1"]  # fmt: skip
     base_url = f"http://127.0.0.1:{port}"
-    with _process(command, env, tmp_path / "api-server.log", f"{base_url}/api/v2/version"):
+    with _process("api-server", command, env, tmp_path, f"{base_url}/api/v2/version"):
         api = AirflowApi(base_url)
         api.patch(f"/api/v2/dags/{CONSUMER_DAG_ID}", {"is_paused": False})  # paused DAGs queue nothing
         yield api
@@ -143,12 +126,8 @@ def receiver(
         "ENLIVY_EVENTS": "invoice.paid",
     }
     command = [sys.executable, str(RECEIVER), "--host", "127.0.0.1", "--port", str(port)]
-    with _process(command, env, tmp_path / "receiver.log", f"http://127.0.0.1:{port}/health"):
-        yield {
-            **destination,
-            "url": f"http://127.0.0.1:{port}/enlivy/webhook",
-            "log": tmp_path / "receiver.log",
-        }
+    with _process("receiver", command, env, tmp_path, f"http://127.0.0.1:{port}/health") as log:
+        yield {**destination, "url": f"http://127.0.0.1:{port}/enlivy/webhook", "log": log}
 
 
 def _asset_events(api: AirflowApi) -> list[dict[str, Any]]:
