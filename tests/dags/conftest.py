@@ -41,3 +41,8 @@ def report_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "reports"
     monkeypatch.setenv("ENLIVY_REPORT_DIR", str(path))
     return path
+
+
+@pytest.fixture
+def month_end_dag(monkeypatch: pytest.MonkeyPatch) -> Any:
+    return parse_example_dags(monkeypatch).get_dag("enlivy_month_end")

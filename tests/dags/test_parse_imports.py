@@ -24,7 +24,8 @@ def test_parsing_the_example_dags_loads_no_http_client() -> None:
     assert files
     probe = subprocess.run(
         [sys.executable, "-c", PROBE, *files],
-        env={**os.environ},
+        # Airflow puts the dags folder on sys.path (the example DAGs share dags/billing_data.py).
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(DAGS), os.environ.get("PYTHONPATH", "")])},
         capture_output=True,
         text=True,
         timeout=120,
