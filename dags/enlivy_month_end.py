@@ -102,16 +102,17 @@ with DAG(
         retries=0,
     )
 
-    @task
-    def expected_rows(preview: dict[str, Any]) -> list[dict[str, Any]]:
+    @task(retries=0)
+    def expected_rows(preview: dict[str, Any], **context: Any) -> list[dict[str, Any]]:
         """One expected billing per customer: customer, period, total, currency."""
+        period = context["ti"].xcom_pull(task_ids="collect_usage")["period"]
         rows = []
         for item in preview.get("previews") or []:
             rows.append(
                 {
                     "customer_id": item["customer_id"],
                     "billing_key": BILLING_KEY,
-                    "billing_period": item["billing_period"],
+                    "billing_period": {"start": period["start"], "end": period["end"]},
                     "total": str((item.get("totals") or {})["total"]),
                     "currency": item["currency"],
                 }
