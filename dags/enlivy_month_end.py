@@ -121,7 +121,7 @@ with DAG(
 
     reconcile = EnlivyReconcileInvoicesOperator(
         task_id="reconcile",
-        expected="{{ ti.xcom_pull(task_ids='expected_rows') }}",
+        expected=expected_rows(expected_invoices.output),  # an XComArg: the rows themselves, not their text
         billing_key=BILLING_KEY,
         report_path=REPORT,
         retries=0,
@@ -187,12 +187,13 @@ with DAG(
     ]
     charge = EnlivyChargeInvoiceOperator(task_id="charge_invoices", invoice_ids=selected["charge"])
 
-    @task(trigger_rule="all_done")
+    @task(trigger_rule="all_done", retries=0)
     def summary(chosen: dict[str, Any], **context: Any) -> list[dict[str, str]]:
         """Log what this run did to each unpaid invoice of the month, as a table."""
         from enlivy_provider.text_table import format_table
 
         ti = context["ti"]
+        chosen = chosen or {"invoices": {}}  # the run stopped before selecting (a failed reconciliation)
         done: dict[str, list[str]] = {}
         for task_id in ("send_invoices", *(f"remind_{d}d" for d in DUNNING_STEPS), "charge_invoices"):
             result = ti.xcom_pull(task_ids=task_id) or {}
@@ -223,5 +224,5 @@ with DAG(
 
     collect = collect_usage()
     collect >> expected_invoices
-    expected_rows(expected_invoices.output) >> reconcile >> selected
+    reconcile >> selected
     [send, *reminders, charge] >> summary(selected)
