@@ -187,7 +187,7 @@ with DAG(
     ]
     charge = EnlivyChargeInvoiceOperator(task_id="charge_invoices", invoice_ids=selected["charge"])
 
-    @task(trigger_rule="all_done", retries=0)
+    @task(trigger_rule="none_failed", retries=0)  # a failed reconciliation must fail the run (leaf state)
     def summary(chosen: dict[str, Any], **context: Any) -> list[dict[str, str]]:
         """Log what this run did to each unpaid invoice of the month, as a table."""
         from enlivy_provider.text_table import format_table
