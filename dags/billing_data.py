@@ -1,8 +1,11 @@
 """Customers, plans and usage of the example billing DAGs, priced: plain functions (no Airflow, no HTTP).
 
 Shared by ``enlivy_recurring_billing.py`` (which invoices them) and ``enlivy_month_end.py`` (which reconciles
-Enlivy against them), so both read the same data the same way. Light at import: heavy modules load inside
-the functions.
+Enlivy against them): both price a month with :func:`priced_accounts` and render the result through the one
+template :data:`INVOICES_TEMPLATE` under the one billing key :data:`BILLING_KEY`, so what the month-end DAG
+expects is what the billing DAG invoices, by construction. Light at import: heavy modules load inside the
+functions. Not a DAG file (``.airflowignore``); Airflow puts the dags folder on ``sys.path``, which is how
+the DAG files import it.
 """
 
 from __future__ import annotations
@@ -17,6 +20,10 @@ TIMEZONE = "Europe/Berlin"
 HERE = Path(__file__).resolve().parent
 CUSTOMERS_FILE = "data/billing_customers.yaml"
 USAGE_FILE = "data/usage.csv"
+INVOICES_TEMPLATE = "templates/monthly_invoices.json.j2"
+# What the billing DAG bills, carried on each invoice: another DAG billing the same customers for the same
+# month (consulting hours, say) uses another key, so neither mistakes the other's invoice for its own.
+BILLING_KEY = "monthly-usage"
 
 
 def load_config(path: str | None) -> dict[str, Any]:
@@ -136,12 +143,42 @@ def _plain(value: Any) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
+def expected_billings(previews: list[dict[str, Any]], period: dict[str, str]) -> list[dict[str, Any]]:
+    """What the billing of ``period`` should have invoiced, one reconciliation row per customer.
+
+    ``previews`` are the bulk operator's dry-run previews of :data:`INVOICES_TEMPLATE` (the invoices the
+    billing DAG creates from the same accounts, priced by the same code), so the totals are exactly the ones
+    the billing DAG invoices.
+    """
+    return [
+        {
+            "customer_id": item["customer_id"],
+            "billing_key": BILLING_KEY,
+            "billing_period": {"start": period["start"], "end": period["end"]},
+            "total": str(item["totals"]["total"]),
+            "currency": item["currency"],
+        }
+        for item in previews
+    ]
+
+
 def report_dir(param_value: str | None) -> Path:
+    """Where reports go on this machine: the ``report_dir`` param, else ``$ENLIVY_REPORT_DIR``, else
+    ``$AIRFLOW_HOME/enlivy-reports``."""
     if param_value:
         return Path(param_value)
     if os.environ.get("ENLIVY_REPORT_DIR"):
         return Path(os.environ["ENLIVY_REPORT_DIR"])
     return Path(os.environ.get("AIRFLOW_HOME", "~/airflow")).expanduser() / "enlivy-reports"
+
+
+def report_url(param_value: str | None) -> str:
+    """Like :func:`report_dir`, as a URL for ``ObjectStoragePath``: a value with a scheme (``s3://bucket/x``,
+    ``file:///srv/reports``) is kept, a local path becomes ``file://`` + its absolute path."""
+    raw = param_value or os.environ.get("ENLIVY_REPORT_DIR") or ""
+    if "://" in raw:
+        return raw.rstrip("/")
+    return report_dir(param_value).absolute().as_uri()
 
 
 def money(currency: str | None, amount: Any) -> str:

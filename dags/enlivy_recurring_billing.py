@@ -38,20 +38,25 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
-from billing_data import TIMEZONE, billing_period, money, priced_accounts, report_dir
+from billing_data import (
+    BILLING_KEY,
+    INVOICES_TEMPLATE,
+    TIMEZONE,
+    billing_period,
+    expected_billings,
+    money,
+    priced_accounts,
+    report_dir,
+)
 
 from enlivy_provider.operators.invoices import EnlivyCreateInvoicesOperator
 from enlivy_provider.sensors.invoice_status import EnlivyInvoiceStatusSensor
 from enlivy_provider.text_table import format_table
 
 DAG_ID = "enlivy_recurring_billing"
-INVOICES_TEMPLATE = "templates/monthly_invoices.json.j2"
 PAYMENT_POKE_SECONDS = float(os.environ.get("ENLIVY_PAYMENT_POKE_SECONDS", "900"))
 PAYMENT_TIMEOUT_SECONDS = float(os.environ.get("ENLIVY_PAYMENT_TIMEOUT_SECONDS", str(3 * 24 * 3600)))
 PAID_STATUSES = ("paid", "solved")
-# What this DAG bills, carried on each invoice: another DAG billing the same customers for the same month
-# (consulting hours, say) uses another key, so neither mistakes the other's invoice for its own.
-BILLING_KEY = "monthly-usage"
 RUN_OUTCOME = {
     "created": "created",
     "existing": "already existed",
@@ -200,8 +205,12 @@ with DAG(
         out_dir = report_dir(params.get("report_dir"))
         out_dir.mkdir(parents=True, exist_ok=True)
         stem = f"billing-preview-{period['start'][:7]}"
+        # "expected": the rows the month-end DAG reconciles Enlivy against (the same function builds them),
+        # so this file is also an `expected` input of EnlivyReconcileInvoicesOperator.
+        expected = expected_billings(previews, period)
         (out_dir / f"{stem}.json").write_text(
-            json.dumps({"period": period, **preview}, indent=2, default=str), encoding="utf-8"
+            json.dumps({"period": period, **preview, "expected": expected}, indent=2, default=str),
+            encoding="utf-8",
         )
         text = f"DRY RUN - invoices for {period['label']} ({period['start']} .. {period['end']}), nothing created\n"
         text += table + "\n"

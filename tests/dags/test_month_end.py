@@ -1,7 +1,14 @@
-"""dags/enlivy_month_end.py after the billing DAG: dag.test() of both against the emulator over HTTP."""
+"""dags/enlivy_month_end.py the way production runs it: the scheduler's run closing October (data interval
+2026-10-04 06:00 .. 2026-11-04 06:00 Berlin, reference date 4 November), after the billing DAG's scheduled
+October run has billed the month in the emulator. Nobody pays, so invoices stay unpaid.
+
+Counted in the emulator: e-mails (``/_emulator/emails``, first sends without a subject, reminders with the
+step's subject) and charge logs. A re-run is the same run cleared (``airflow tasks clear``) and run again.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections import Counter
 from pathlib import Path
@@ -9,77 +16,209 @@ from typing import Any
 
 import pendulum
 import pytest
-from airflow_support import run_dag, task_states, xcom_result
-from dag_helpers import live_invoices
-from test_recurring_billing import DEMO_CUSTOMERS, run_for_month
+from airflow_runs import clear_runs, create_scheduled_run, delete_runs, execute_run, try_numbers
+from airflow_support import task_states, xcom_result
 
 from enlivy_provider.client import EnlivyClient
+from enlivy_provider.emulator.seed import DEMO_CUSTOMERS
 
-TZ = "Europe/Berlin"
-
-
-def month_end(dag: Any, year: int, month: int, as_of: str) -> Any:
-    """The month-end run after billing ``year-month``: 06:00 on the 1st of the next month."""
-    when = pendulum.datetime(year, month, 1, 6, tz=TZ).add(months=1)
-    return run_dag(dag, logical_date=when, run_conf={"as_of": as_of})
-
-
-def emails_by_subject(emulator: Any) -> Counter[tuple[str, str]]:
-    return Counter((e["organization_invoice_id"], e["subject"] or "") for e in emulator.emails())
+BILLING, MONTH_END = "enlivy_recurring_billing", "enlivy_month_end"
+BERLIN = "Europe/Berlin"
+REFERENCE = dt.date(2026, 11, 4)  # the day the month-end run's interval ends: days late count to it
+CUSTOMER = {c.email.split("@")[1].split(".")[0]: c.id for c in DEMO_CUSTOMERS}  # "wayne" -> org_user_…
+REMINDER = "Payment reminder: your invoice is {} days past due"
+ACTIONS = ("send_invoices", "charge_invoices", "remind_7d", "remind_14d", "remind_30d")
 
 
 @pytest.fixture
-def emulator(enlivy_airflow_connection: Any, report_dir: Path) -> Any:
-    return enlivy_airflow_connection  # nobody pays: invoices stay unpaid and fall overdue
+def dags(billing_and_month_end_dags: tuple[Any, Any], report_dir: Path) -> tuple[Any, Any]:
+    return billing_and_month_end_dags
 
 
-def test_clean_month_reconciles_emails_once_and_reminds_once_per_step(
-    billing_dag: Any, month_end_dag: Any, emulator: Any, report_dir: Path
+@pytest.fixture
+def emulator(enlivy_airflow_connection: Any) -> Any:
+    for dag_id in (BILLING, MONTH_END):
+        delete_runs(dag_id)  # each test starts from no runs, as a fresh deployment would
+    return enlivy_airflow_connection
+
+
+def bill_october(dags: tuple[Any, Any]) -> dict[str, dict[str, Any]]:
+    """The billing DAG's scheduled October run; {customer id: its October invoice}."""
+    billing = dags[0]
+    dag_run = execute_run(billing, create_scheduled_run(billing, pendulum.datetime(2026, 10, 1, tz=BERLIN)))
+    assert str(dag_run.state) == "success", task_states(dag_run)
+    return {summary["customer_id"]: summary for summary in xcom_result(dag_run, "create_invoices")["created"]}
+
+
+def close_october(dags: tuple[Any, Any]) -> Any:
+    """The month-end DAG's scheduled run closing October, created and run as the scheduler would."""
+    month_end = dags[1]
+    dag_run = execute_run(
+        month_end, create_scheduled_run(month_end, pendulum.datetime(2026, 10, 4, 6, tz=BERLIN))
+    )
+    assert str(dag_run.run_type) == "scheduled"
+    assert pendulum.instance(dag_run.data_interval_end).in_timezone(BERLIN).date() == REFERENCE
+    return dag_run
+
+
+def rerun(dags: tuple[Any, Any], dag_run: Any) -> Any:
+    """The same run again: every task cleared (``airflow tasks clear enlivy_month_end --yes``), then run."""
+    assert clear_runs(MONTH_END) > 0
+    return execute_run(dags[1], dag_run.run_id)
+
+
+def emails(emulator: Any) -> Counter[tuple[str, str]]:
+    """(invoice id, "invoice" or the reminder's subject) of every e-mail Enlivy sent (a first send carries
+    Enlivy's own subject, "Invoice INV-…")."""
+    return Counter(
+        (
+            e["organization_invoice_id"],
+            e["subject"] if e["subject"].startswith("Payment reminder") else "invoice",
+        )
+        for e in emulator.emails()
+    )
+
+
+def charges(emulator: Any) -> Counter[str]:
+    with EnlivyClient(emulator.base_url, emulator.token, organization_id=emulator.org_id) as api:
+        return Counter(log["organization_invoice_id"] for log in api.list_charge_logs())
+
+
+def seed_unpaid(
+    emulator: Any, days_late: int, *, status: str = "sent_email", key: str = "monthly-usage"
+) -> str:
+    """An invoice of an earlier month (August, issued 1 September), ``days_late`` days past due on the
+    reference date; returns its id."""
+    due = REFERENCE - dt.timedelta(days=days_late)
+    seeded = emulator.bulk_invoices(
+        1,
+        customer_ids=[CUSTOMER["globex"]],
+        status=status,
+        billing_key=key,
+        billing_period_start="2026-08-01",
+        billing_period_end="2026-08-31",
+        issued_at="2026-09-01",
+        due_at=due.isoformat(),
+    )
+    return str(seeded["first_id"])
+
+
+def test_clean_month_is_reconciled_emailed_once_and_only_the_stored_card_charged(
+    dags: tuple[Any, Any], emulator: Any, report_dir: Path
 ) -> None:
-    assert str(run_for_month(billing_dag, 2026, 10).state) == "success"
-    ids = {invoice["id"] for invoice in live_invoices(emulator)}
-    assert len(ids) == DEMO_CUSTOMERS
+    october = bill_october(dags)
+    assert len(october) == len(DEMO_CUSTOMERS)
 
-    # 30 November: invoices due 15 November are 15 days past due (7d and 14d); Hooli's (30 days) is not due.
-    dr = month_end(month_end_dag, 2026, 10, "2026-11-30")
+    dag_run = close_october(dags)
 
-    assert str(dr.state) == "success", task_states(dr)
-    recon = xcom_result(dr, "reconcile")
-    assert recon["counts"]["missing"] == recon["counts"]["duplicate"] == 0, recon
-    report = report_dir / "month-end-reconciliation-2026-10.json"
-    assert json.loads(report.read_text()) == []
-    first = Counter(e["organization_invoice_id"] for e in emulator.emails())
-    reminded = {e["organization_invoice_id"] for e in emulator.emails() if "14 days" in (e["subject"] or "")}
-    assert set(first) == ids
-    assert len(reminded) == DEMO_CUSTOMERS - 1  # all but Hooli
-    assert sorted(set(first.values())) == [1, 3]  # first e-mail (+ 7d and 14d reminders when overdue)
-    charged = xcom_result(dr, "charge_invoices")
-    assert [entry["outcome"] for entry in charged["invoices"]] == ["charged"] or len(charged["invoices"]) == 1
+    assert str(dag_run.state) == "success", task_states(dag_run)
+    assert set(try_numbers(dag_run).values()) == {1}
+    recon = xcom_result(dag_run, "reconcile")
+    assert recon["expected"] == len(DEMO_CUSTOMERS)
+    assert (recon["issued_from"], recon["reference_date"]) == ("2026-10-01", REFERENCE.isoformat())
+    assert recon["failed_on"] == [] and set(recon["counts"].values()) == {0}, recon["counts"]
+    report = json.loads((report_dir / "month-end-reconciliation-2026-10.json").read_text())
+    assert report == []  # nothing flagged (and nothing past due yet: the invoices fall due on 15 Nov, 1 Dec)
+    # Every October invoice e-mailed once (the first send), nothing reminded (due 15 Nov, 1 Dec).
+    invoice_ids = {summary["id"] for summary in october.values()}
+    assert emails(emulator) == {(invoice_id, "invoice"): 1 for invoice_id in invoice_ids}
+    # Wayne Logistics pays by a stored card: charged once, after its first e-mail; nobody else is charged.
+    wayne = october[CUSTOMER["wayne"]]["id"]
+    assert charges(emulator) == {wayne: 1}
+    assert next(i for i in emulator.invoices() if i["id"] == wayne)["status"] == "paid"
+    done = {row["customer"]: row["done"] for row in xcom_result(dag_run, "summary")["rows"]}
+    assert done == {c.name: "e-mailed" for c in DEMO_CUSTOMERS} | {
+        "Wayne Logistics": "e-mailed, charge succeeded"
+    }
+    text = (report_dir / "month-end-summary-2026-10.txt").read_text()
+    assert text.startswith("Month-end for October 2026 (2026-10-01 .. 2026-10-31), as of 2026-11-04")
+    assert "Wayne Logistics" in text
 
-    # 20 December: 35 days past due, the 30d step is new; the 7d/14d reminders and first e-mails are not re-sent.
-    before = emails_by_subject(emulator)
-    again = month_end(month_end_dag, 2026, 10, "2026-12-20")
+    emulator.reset_counters()
+    again = rerun(dags, dag_run)
 
     assert str(again.state) == "success", task_states(again)
-    new = emails_by_subject(emulator) - before
-    assert {subject for _, subject in new} == {"Reminder: invoice 30 days past due"}
-    assert all(count == 1 for count in emails_by_subject(emulator).values())
+    assert emails(emulator) == {(invoice_id, "invoice"): 1 for invoice_id in invoice_ids}
+    assert charges(emulator) == {wayne: 1}
+    assert emulator.write_count() == 0  # e-mailed invoices are no longer "pending", Wayne's is paid
+    assert xcom_result(again, "summary")["rows"] == []
 
 
-def test_a_deleted_invoice_fails_the_run_naming_it(
-    billing_dag: Any, month_end_dag: Any, emulator: Any, report_dir: Path
+def test_dunning_ladder_reminds_each_overdue_invoice_at_its_step_once(
+    dags: tuple[Any, Any], emulator: Any
 ) -> None:
-    assert str(run_for_month(billing_dag, 2026, 10).state) == "success"
-    victim = live_invoices(emulator)[0]
-    with EnlivyClient(emulator.base_url, emulator.token, organization_id=emulator.org_id) as api:
-        api.delete_invoice(victim["id"])
+    october = bill_october(dags)
+    late = {days: seed_unpaid(emulator, days) for days in (6, 7, 13, 14, 29, 30, 45)}
+    paid = seed_unpaid(emulator, 30, status="paid")
+    other_billing = seed_unpaid(emulator, 14, key="consulting-hours")
 
-    dr = month_end(month_end_dag, 2026, 10, "2026-11-30")
+    dag_run = close_october(dags)
 
-    assert str(dr.state) == "failed"
-    assert task_states(dr)["reconcile"] == "failed"
-    assert task_states(dr)["send_invoices"] != "success"
-    assert emulator.emails() == []
-    findings = json.loads((report_dir / "month-end-reconciliation-2026-10.json").read_text())
-    missing = [f for f in findings if f["category"] == "missing"]
-    assert [f["customer_id"] for f in missing] == [victim["organization_receiver_user_id"]]
+    assert str(dag_run.state) == "success", task_states(dag_run)
+    reminders = {invoice: subject for (invoice, subject) in emails(emulator) if subject != "invoice"}
+    assert reminders == {
+        late[7]: REMINDER.format(7),
+        late[13]: REMINDER.format(7),
+        late[14]: REMINDER.format(14),
+        late[29]: REMINDER.format(14),
+        late[30]: REMINDER.format(30),
+        late[45]: REMINDER.format(30),
+    }  # 6 days late: nothing yet; paid, or another billing's: never
+    assert set(emails(emulator).values()) == {1}
+    assert paid not in reminders and other_billing not in reminders
+    assert {invoice for (invoice, subject) in emails(emulator) if subject == "invoice"} == {
+        s["id"] for s in october.values()
+    }
+
+    again = rerun(dags, dag_run)
+
+    assert str(again.state) == "success", task_states(again)
+    assert set(emails(emulator).values()) == {1}  # no second reminder of any step
+    for task_id, step in (("remind_7d", 7), ("remind_14d", 14), ("remind_30d", 30)):
+        result = xcom_result(again, task_id)
+        assert result["counts"] == {"already_sent": 2}, (task_id, result)  # the step's key, answered again
+        assert {entry["invoice_id"] for entry in result["invoices"]} == {
+            invoice for invoice, subject in reminders.items() if subject == REMINDER.format(step)
+        }
+
+
+@pytest.mark.parametrize("fault", ["missing", "duplicate"])
+def test_a_missing_or_duplicate_invoice_fails_the_run_loudly_and_sends_nothing(
+    dags: tuple[Any, Any], emulator: Any, report_dir: Path, fault: str
+) -> None:
+    october = bill_october(dags)
+    globex = october[CUSTOMER["globex"]]
+    extra = None
+    if fault == "missing":  # deleted in the app after billing
+        with EnlivyClient(emulator.base_url, emulator.token, organization_id=emulator.org_id) as api:
+            api.delete_invoice(globex["id"])
+    else:  # a second invoice of the same billing (customer, October, monthly-usage)
+        extra = emulator.bulk_invoices(
+            1,
+            customer_ids=[CUSTOMER["globex"]],
+            billing_key="monthly-usage",
+            billing_period_start="2026-10-01",
+            billing_period_end="2026-10-31",
+            issued_at="2026-11-01",
+            due_at="2026-11-15",
+        )["first_id"]
+
+    dag_run = close_october(dags)  # execute_run raises if a task waits for a retry
+
+    states = task_states(dag_run)
+    assert str(dag_run.state) == "failed"
+    assert states["reconcile"] == "failed" and states["summary"] == "failed"
+    assert {states[task_id] for task_id in ("select_invoices", *ACTIONS)} == {"upstream_failed"}
+    assert try_numbers(dag_run)["reconcile"] == 1  # failed once, not retried
+    assert emulator.emails() == [] and charges(emulator) == {}
+    report = json.loads((report_dir / "month-end-reconciliation-2026-10.json").read_text())
+    flagged = [row for row in report if row["category"] in ("missing", "duplicate")]
+    assert [(row["category"], row["customer_id"]) for row in flagged] == [(fault, CUSTOMER["globex"])]
+    if extra is not None:
+        assert set(flagged[0]["invoice_ids"].split(",")) == {globex["id"], extra}
+    text = (report_dir / "month-end-summary-2026-10.txt").read_text()
+    assert f"{fault}: Globex Corporation ({CUSTOMER['globex']}), 2026-10-01..2026-10-31" in text
+    assert (
+        "FAILED: reconcile; not run: charge_invoices, remind_14d, remind_30d, remind_7d, select_invoices"
+        in text
+    )
