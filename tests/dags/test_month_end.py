@@ -2,22 +2,34 @@
 2026-10-04 06:00 .. 2026-11-04 06:00 Berlin, reference date 4 November), after the billing DAG's scheduled
 October run has billed the month in the emulator. Nobody pays, so invoices stay unpaid.
 
-Counted in the emulator: e-mails (``/_emulator/emails``, first sends without a subject, reminders with the
-step's subject) and charge logs. A re-run is the same run cleared (``airflow tasks clear``) and run again.
+Counted in the emulator: e-mails (``/_emulator/emails``; a reminder carries its step's subject) and charge
+logs. A re-run is the same run cleared (``airflow tasks clear``) and run again, or a second run of the same
+interval made by the command docs/month-end.md gives. The page's Python example runs here as written.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+import shlex
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pendulum
 import pytest
-from airflow_runs import clear_runs, create_scheduled_run, delete_runs, execute_run, try_numbers
+from airflow_runs import (
+    airflow_cli,
+    clear_runs,
+    create_scheduled_run,
+    delete_runs,
+    execute_run,
+    run_ids,
+    try_numbers,
+)
 from airflow_support import task_states, xcom_result
+from dag_helpers import REPO
 
 from enlivy_provider.client import EnlivyClient
 from enlivy_provider.emulator.seed import DEMO_CUSTOMERS
@@ -28,6 +40,16 @@ REFERENCE = dt.date(2026, 11, 4)  # the day the month-end run's interval ends: d
 CUSTOMER = {c.email.split("@")[1].split(".")[0]: c.id for c in DEMO_CUSTOMERS}  # "wayne" -> org_user_…
 REMINDER = "Payment reminder: your invoice is {} days past due"
 ACTIONS = ("send_invoices", "charge_invoices", "remind_7d", "remind_14d", "remind_30d")
+DOC = REPO / "docs" / "month-end.md"
+
+
+def doc_blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", DOC.read_text(), re.S)
+
+
+def test_the_documented_ladder_example_runs_as_written() -> None:
+    [example] = [block for block in doc_blocks("python") if "assert" in block]
+    exec(compile(example, str(DOC), "exec"), {"__name__": "docs_month_end_example"})
 
 
 @pytest.fixture
@@ -170,9 +192,16 @@ def test_dunning_ladder_reminds_each_overdue_invoice_at_its_step_once(
         s["id"] for s in october.values()
     }
 
-    again = rerun(dags, dag_run)
+    # A second run of the same interval: the command docs/month-end.md gives, run by the real CLI.
+    [command] = [
+        line for block in doc_blocks("bash") for line in block.splitlines() if " dags trigger " in line
+    ]
+    airflow_cli(*shlex.split(command)[1:])
+    [manual] = run_ids(MONTH_END, "manual")
+    again = execute_run(dags[1], manual)
 
     assert str(again.state) == "success", task_states(again)
+    assert pendulum.instance(again.data_interval_end) == pendulum.instance(dag_run.data_interval_end)
     assert set(emails(emulator).values()) == {1}  # no second reminder of any step
     for task_id, step in (("remind_7d", 7), ("remind_14d", 14), ("remind_30d", 30)):
         result = xcom_result(again, task_id)
