@@ -1,4 +1,5 @@
-"""Customers, plans and usage of the example billing DAGs, priced: plain functions (no Airflow, no HTTP).
+"""Customers, plans and usage of the example billing DAGs, priced: plain functions (no HTTP; Airflow only
+for the params both DAGs take).
 
 Shared by ``enlivy_recurring_billing.py`` (which invoices them) and ``enlivy_month_end.py`` (which reconciles
 Enlivy against them): both price a month with :func:`priced_accounts` and render the result through the one
@@ -160,6 +161,28 @@ def expected_billings(previews: list[dict[str, Any]], period: dict[str, str]) ->
         }
         for item in previews
     ]
+
+
+def data_params() -> dict[str, Any]:
+    """The params both DAGs take to find their data and reports: what the month-end DAG expects must come
+    from the files the billing DAG billed from."""
+    from airflow.sdk import Param
+
+    return {
+        "customers_file": Param(
+            CUSTOMERS_FILE,
+            type="string",
+            description="Customers, plans and prices (YAML); relative to the dags folder",
+        ),
+        "usage_file": Param(
+            USAGE_FILE, type="string", description="Daily usage: date,account,metric,quantity (CSV)"
+        ),
+        "report_dir": Param(
+            None,
+            type=["null", "string"],
+            description="Where reports are written (a directory; the month-end DAG also takes a storage URL)",
+        ),
+    }
 
 
 def report_dir(param_value: str | None) -> Path:

@@ -30,8 +30,8 @@ from __future__ import annotations
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
-from billing_data import BILLING_KEY, INVOICES_TEMPLATE, TIMEZONE
+from airflow.sdk import DAG, CronDataIntervalTimetable, task
+from billing_data import BILLING_KEY, INVOICES_TEMPLATE, TIMEZONE, data_params
 from month_end_rules import DUNNING_STEPS
 
 from enlivy_provider.operators.charge import EnlivyChargeInvoiceOperator
@@ -41,7 +41,6 @@ from enlivy_provider.operators.send import EnlivySendInvoiceOperator
 
 DAG_ID = "enlivy_month_end"
 FAIL_ON = ("missing", "duplicate", "total_mismatch")
-USAGE = "{{ ti.xcom_pull(task_ids='collect_usage') }}"
 
 with DAG(
     dag_id=DAG_ID,
@@ -51,21 +50,7 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=5)},
-    params={
-        "customers_file": Param(
-            "data/billing_customers.yaml",
-            type="string",
-            description="The billing DAG's customers and plans (YAML); relative to the dags folder",
-        ),
-        "usage_file": Param(
-            "data/usage.csv", type="string", description="The billing DAG's usage (CSV): what it billed from"
-        ),
-        "report_dir": Param(
-            None,
-            type=["null", "string"],
-            description="Where the reconciliation report and the summary go: a path or an object storage URL",
-        ),
-    },
+    params=data_params(),  # the billing DAG's files: what it billed from is what is expected
     tags=["enlivy", "billing", "example"],
     doc_md=__doc__,
 ) as dag:

@@ -43,6 +43,7 @@ from billing_data import (
     INVOICES_TEMPLATE,
     TIMEZONE,
     billing_period,
+    data_params,
     expected_billings,
     money,
     priced_accounts,
@@ -101,17 +102,7 @@ with DAG(
             type="boolean",
             description="Render and validate every invoice, write a preview, create none",
         ),
-        "customers_file": Param(
-            "data/billing_customers.yaml",
-            type="string",
-            description="Customers, plans and prices (YAML); relative to the dags folder",
-        ),
-        "usage_file": Param(
-            "data/usage.csv", type="string", description="Daily usage: date,account,metric,quantity (CSV)"
-        ),
-        "report_dir": Param(
-            None, type=["null", "string"], description="Where previews and summaries are written"
-        ),
+        **data_params(),
     },
     tags=["enlivy", "billing", "example"],
     doc_md=__doc__,
