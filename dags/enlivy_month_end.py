@@ -173,7 +173,11 @@ with DAG(
         failed = sorted(task for task, state in states.items() if state == "failed" and task != ti.task_id)
         blocked = sorted(task for task, state in states.items() if state == "upstream_failed")
         recon = ti.xcom_pull(task_ids="reconcile")
-        results = {task_id: ti.xcom_pull(task_ids=task_id) for task_id in ACTION_TASKS}
+        # A task that failed on some invoices pushed its result as "action_result" before failing.
+        results = {
+            task_id: ti.xcom_pull(task_ids=task_id) or ti.xcom_pull(task_ids=task_id, key="action_result")
+            for task_id in ACTION_TASKS
+        }
         lines = [
             f"Month-end for {period.get('label', '?')} ({period.get('start')} .. {period.get('end')}), "
             f"as of {usage.get('reference_date')}"
