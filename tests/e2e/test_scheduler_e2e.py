@@ -68,8 +68,10 @@ def _env(home: Path, dags: Path, api_port: int, emulator: Any) -> dict[str, str]
 
 
 def _copy_billing_dag(dags: Path) -> None:
-    # Only the billing DAG (and its data): the other examples would be scheduled too and slow the run down.
-    shutil.copy(DAGS_DIR / f"{DAG_ID}.py", dags)
+    # Only the billing DAG (and its data, and the helper module it imports, kept from being parsed as a DAG
+    # file by .airflowignore): the other examples would be scheduled too and slow the run down.
+    for name in (f"{DAG_ID}.py", "billing_data.py", ".airflowignore"):
+        shutil.copy(DAGS_DIR / name, dags)
     shutil.copytree(DAGS_DIR / "data", dags / "data")
     shutil.copytree(DAGS_DIR / "templates", dags / "templates")
 
