@@ -66,6 +66,7 @@ def mapped_variant_dag() -> Any:
     """The same billing, but one mapped EnlivyCreateInvoiceOperator task instance per customer."""
     import importlib.util
 
+    import billing_data  # dags/ is on sys.path (main), as Airflow puts the dags folder there
     import pendulum
     from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
 
@@ -81,8 +82,8 @@ def mapped_variant_dag() -> Any:
 
     with DAG(
         dag_id="bench_billing_mapped",
-        schedule=CronDataIntervalTimetable("0 0 1 * *", timezone=billing.TIMEZONE),
-        start_date=pendulum.datetime(2026, 1, 1, tz=billing.TIMEZONE),
+        schedule=CronDataIntervalTimetable("0 0 1 * *", timezone=billing_data.TIMEZONE),
+        start_date=pendulum.datetime(2026, 1, 1, tz=billing_data.TIMEZONE),
         catchup=False,
         params={"customers_file": Param("", type="string"), "usage_file": Param("", type="string")},
         template_searchpath=[str(DAGS_DIR)],
@@ -90,17 +91,13 @@ def mapped_variant_dag() -> Any:
 
         @task
         def collect_usage(params: dict[str, Any], data_interval_start: Any, data_interval_end: Any) -> dict:
-            import yaml
-
-            period = billing.billing_period(data_interval_start, data_interval_end)
-            config = yaml.safe_load(Path(params["customers_file"]).read_text())
-            usage = billing.read_usage(Path(params["usage_file"]), period["start"], period["end"])
-            return {"period": period, "accounts": billing.price_accounts(config, usage, period)}
+            period = billing_data.billing_period(data_interval_start, data_interval_end)
+            return {"period": period, "accounts": billing_data.priced_accounts(params, period)}
 
         @task
         def specs(**context: Any) -> list[dict[str, Any]]:
             """Render the DAG's invoice template once; one kwargs dict per customer for the mapped task."""
-            template = context["dag"].get_template_env().get_template(billing.INVOICES_TEMPLATE)
+            template = context["dag"].get_template_env().get_template(billing_data.INVOICES_TEMPLATE)
             rendered = json.loads(template.render(**context))
             return [
                 {
@@ -170,6 +167,7 @@ def main() -> None:
     )
     (workdir / "empty-dags").mkdir()
     sys.path.insert(0, str(ROOT / "tests"))
+    sys.path.insert(0, str(DAGS_DIR))  # as Airflow does: the DAG files import dags/billing_data.py
     import pendulum
     from airflow.dag_processing.dagbag import DagBag
     from airflow.utils import db

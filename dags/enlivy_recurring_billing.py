@@ -34,150 +34,35 @@ See docs/recurring-billing.md.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
+from billing_data import (
+    BILLING_KEY,
+    INVOICES_TEMPLATE,
+    TIMEZONE,
+    billing_period,
+    data_params,
+    expected_billings,
+    money,
+    priced_accounts,
+    report_dir,
+)
 
 from enlivy_provider.operators.invoices import EnlivyCreateInvoicesOperator
 from enlivy_provider.sensors.invoice_status import EnlivyInvoiceStatusSensor
 from enlivy_provider.text_table import format_table
 
 DAG_ID = "enlivy_recurring_billing"
-TIMEZONE = "Europe/Berlin"
-HERE = Path(__file__).resolve().parent
-INVOICES_TEMPLATE = "templates/monthly_invoices.json.j2"
 PAYMENT_POKE_SECONDS = float(os.environ.get("ENLIVY_PAYMENT_POKE_SECONDS", "900"))
 PAYMENT_TIMEOUT_SECONDS = float(os.environ.get("ENLIVY_PAYMENT_TIMEOUT_SECONDS", str(3 * 24 * 3600)))
 PAID_STATUSES = ("paid", "solved")
-# What this DAG bills, carried on each invoice: another DAG billing the same customers for the same month
-# (consulting hours, say) uses another key, so neither mistakes the other's invoice for its own.
-BILLING_KEY = "monthly-usage"
 RUN_OUTCOME = {
     "created": "created",
     "existing": "already existed",
     "replayed": "created by a concurrent or earlier attempt",
 }
-
-
-# ------------------------------------------------------------------------------------------ pure helpers
-# Plain functions (no Airflow, no HTTP) so the billing rules can be read and unit-tested on their own.
-
-
-def billing_period(start: Any, end: Any, tz: str = TIMEZONE) -> dict[str, str]:
-    """The calendar days a data interval covers in ``tz``: ``{"start", "end" (inclusive), "label"}``.
-
-    The days come from the provider's own rule (the one ``billing_period="data_interval"`` uses), so the
-    usage summed here and the period the invoices carry can never disagree.
-    """
-    from enlivy_provider.invoices.billing_period import DATA_INTERVAL, parse_billing_period
-
-    local = (pendulum.instance(start).in_timezone(tz), pendulum.instance(end).in_timezone(tz))
-    period, issues = parse_billing_period(DATA_INTERVAL, data_interval=local)
-    if period is None:
-        raise ValueError("; ".join(str(issue) for issue in issues))
-    if (period.start.year, period.start.month) == (period.end.year, period.end.month):
-        label = local[0].format("MMMM YYYY")
-    else:
-        label = f"{period.start.isoformat()} to {period.end.isoformat()}"
-    return {**period.as_dict(), "label": label}
-
-
-def resolve_path(value: str | None, default: str) -> Path:
-    """A data file path from a param: absolute, or relative to this DAG's folder."""
-    path = Path(value or default)
-    return path if path.is_absolute() else HERE / path
-
-
-def read_usage(usage_file: Path, start: str, end: str) -> dict[str, dict[str, Any]]:
-    """Sum the usage rows dated ``start``..``end`` (inclusive): ``{account: {metric: Decimal}}``.
-
-    Streams the CSV (columns ``date, account, metric, quantity``), so memory does not grow with its length.
-    """
-    import csv
-    from decimal import Decimal
-
-    totals: dict[str, dict[str, Any]] = {}
-    with usage_file.open(newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            if start <= row["date"] <= end:  # ISO dates compare as strings
-                metrics = totals.setdefault(row["account"], {})
-                metrics[row["metric"]] = metrics.get(row["metric"], Decimal(0)) + Decimal(row["quantity"])
-    return totals
-
-
-def price_accounts(config: dict[str, Any], usage: dict[str, dict[str, Any]], period: dict[str, str]) -> list:
-    """Turn customers, plans and usage into what the invoice template needs (amounts as strings)."""
-    from decimal import Decimal
-
-    tax_classes = config["tax_classes"]
-    defaults = dict(config.get("invoice_defaults") or {})
-    accounts = []
-    for customer in config["customers"]:
-        plan = config["plans"][customer["plan"]]
-        currency = customer.get("currency", "EUR")
-        customer_tax = customer.get("tax")
-        meters = []
-        for code, rule in (plan.get("meters") or {}).items():
-            meter = config["meters"][code]
-            used = usage.get(customer["account"], {}).get(code, Decimal(0))
-            included = Decimal(str(rule.get("included", 0)))
-            billable = max(used - included, Decimal(0)) / Decimal(str(meter.get("unit_size", 1)))
-            meters.append(
-                {
-                    "code": code,
-                    "name": meter["name"],
-                    "unit": meter["unit"],
-                    "used": f"{used:,f}",
-                    "included": f"{included:,f}",
-                    "billable_quantity": _plain(billable),
-                    "price": rule["price"][currency],
-                    "product_id": meter.get("product_id"),
-                    "tax_class_id": tax_classes[customer_tax or meter.get("tax", "standard")],
-                }
-            )
-        invoice = {**defaults, "currency": currency}
-        for field in ("due_in_days", "payment_method", "delivery_method"):
-            if field in customer:
-                invoice[field] = customer[field]
-        invoice["note"] = f"{plan['name']}, usage from {period['start']} to {period['end']}."
-        accounts.append(
-            {
-                "key": customer["account"],
-                "name": customer.get("name", customer["account"]),
-                "customer": customer["customer"],
-                "invoice": invoice,
-                "plan": {
-                    "name": plan["name"],
-                    "fee": plan["monthly_fee"][currency],
-                    "product_id": plan.get("product_id"),
-                    "tax_class_id": tax_classes[customer_tax or "standard"],
-                },
-                "meters": meters,
-            }
-        )
-    return accounts
-
-
-def _plain(value: Any) -> str:
-    """A Decimal as a plain string without exponent or trailing zeros ("0", "12.5", "1234.567")."""
-    text = f"{value:f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def report_dir(param_value: str | None) -> Path:
-    if param_value:
-        return Path(param_value)
-    if os.environ.get("ENLIVY_REPORT_DIR"):
-        return Path(os.environ["ENLIVY_REPORT_DIR"])
-    return Path(os.environ.get("AIRFLOW_HOME", "~/airflow")).expanduser() / "enlivy-reports"
-
-
-def money(currency: str | None, amount: Any) -> str:
-    from decimal import Decimal
-
-    return f"{currency or ''} {Decimal(str(amount)):,.2f}".strip()
 
 
 def _brief(invoices: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -217,17 +102,7 @@ with DAG(
             type="boolean",
             description="Render and validate every invoice, write a preview, create none",
         ),
-        "customers_file": Param(
-            "data/billing_customers.yaml",
-            type="string",
-            description="Customers, plans and prices (YAML); relative to the dags folder",
-        ),
-        "usage_file": Param(
-            "data/usage.csv", type="string", description="Daily usage: date,account,metric,quantity (CSV)"
-        ),
-        "report_dir": Param(
-            None, type=["null", "string"], description="Where previews and summaries are written"
-        ),
+        **data_params(),
     },
     tags=["enlivy", "billing", "example"],
     doc_md=__doc__,
@@ -236,7 +111,6 @@ with DAG(
     @task
     def collect_usage(params: dict[str, Any], **context: Any) -> dict:
         """Customers + plans + the period's usage -> priced accounts for the invoice template."""
-        import yaml
         from airflow.sdk.exceptions import AirflowFailException
 
         from enlivy_provider.run_dates import run_data_interval
@@ -247,13 +121,7 @@ with DAG(
         if interval is None:
             raise AirflowFailException("this run has no data interval and its timetable gives none")
         period = billing_period(*interval)
-        customers_file = resolve_path(params.get("customers_file"), "data/billing_customers.yaml")
-        with customers_file.open(encoding="utf-8") as handle:
-            config = yaml.safe_load(handle)
-        usage = read_usage(
-            resolve_path(params.get("usage_file"), "data/usage.csv"), period["start"], period["end"]
-        )
-        accounts = price_accounts(config, usage, period)
+        accounts = priced_accounts(params, period)
         print(f"Billing {period['label']} ({period['start']} .. {period['end']}): {len(accounts)} customers")
         return {"period": period, "accounts": accounts}
 
@@ -328,8 +196,12 @@ with DAG(
         out_dir = report_dir(params.get("report_dir"))
         out_dir.mkdir(parents=True, exist_ok=True)
         stem = f"billing-preview-{period['start'][:7]}"
+        # "expected": the rows the month-end DAG reconciles Enlivy against (the same function builds them),
+        # so this file is also an `expected` input of EnlivyReconcileInvoicesOperator.
+        expected = expected_billings(previews, period)
         (out_dir / f"{stem}.json").write_text(
-            json.dumps({"period": period, **preview}, indent=2, default=str), encoding="utf-8"
+            json.dumps({"period": period, **preview, "expected": expected}, indent=2, default=str),
+            encoding="utf-8",
         )
         text = f"DRY RUN - invoices for {period['label']} ({period['start']} .. {period['end']}), nothing created\n"
         text += table + "\n"

@@ -11,6 +11,7 @@ interval at all), and the operators see those shapes in their task context. Here
   ``airflow dags trigger`` do (``airflow.api.common.trigger_dag``), with a chosen trigger time;
 * :func:`airflow_cli` runs a real ``airflow ...`` command (``airflow dags trigger``, ``airflow backfill
   create``) in a subprocess on the same metadata DB: both write their runs straight to the DB;
+* :func:`clear_runs` clears a DAG's task instances as ``airflow tasks clear`` does (a re-run of a run);
 * :func:`execute_run` then plays the scheduler's part for a run that exists: the loop of ``dag.test()``
   (``update_state``, then each schedulable task in this process through the Task SDK). It stops with an
   AssertionError instead of waiting when a task waits for a delayed retry, so "no task retried" is
@@ -114,6 +115,16 @@ def delete_runs(dag_id: str) -> None:
         session.query(BackfillDagRun).filter(BackfillDagRun.backfill_id.in_(backfills)).delete()
         session.query(DagRun).filter(DagRun.dag_id == dag_id).delete()
         session.query(Backfill).filter(Backfill.dag_id == dag_id).delete()
+
+
+def clear_runs(dag_id: str) -> int:
+    """Clear every task instance of the DAG's runs, as ``airflow tasks clear <dag_id> --yes`` does (the same
+    calls, in this process: the DAG from the DB, ``SerializedDAG.clear_dags``); the runs go back to queued,
+    for :func:`execute_run` to run again. Returns how many task instances were cleared."""
+    from airflow.serialization.definitions.dag import SerializedDAG
+    from airflow.utils.cli import get_db_dag
+
+    return int(SerializedDAG.clear_dags([get_db_dag(bundle_names=None, dag_id=dag_id)]))
 
 
 def execute_run(dag: Any, run_id: str) -> Any:

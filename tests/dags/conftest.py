@@ -12,11 +12,12 @@ from dag_helpers import DAGS_DIR
 TEST_ENV = {"ENLIVY_PAYMENT_POKE_SECONDS": "0.5", "ENLIVY_PAYMENT_TIMEOUT_SECONDS": "30"}
 
 
-def parse_example_dags(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """dags/ parsed with DagBag (as the dag-processor does), with the short payment waits above."""
+def parse_example_dags(monkeypatch: pytest.MonkeyPatch, **env: str) -> Any:
+    """dags/ parsed with DagBag (as the dag-processor does), with the short payment waits above (``env``
+    overrides them)."""
     from airflow.dag_processing.dagbag import DagBag
 
-    for key, value in TEST_ENV.items():
+    for key, value in {**TEST_ENV, **env}.items():
         monkeypatch.setenv(key, value)
     bag = DagBag(dag_folder=str(DAGS_DIR))
     assert bag.import_errors == {}, bag.import_errors
@@ -33,6 +34,14 @@ def billing_dag(monkeypatch: pytest.MonkeyPatch) -> Any:
 @pytest.fixture
 def event_dag(monkeypatch: pytest.MonkeyPatch) -> Any:
     return parse_example_dags(monkeypatch).get_dag("enlivy_event_invoice")
+
+
+@pytest.fixture
+def billing_and_month_end_dags(monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
+    """The billing and month-end DAGs from one parse; the billing DAG waits 1 s for payments (the month-end
+    tests' customers never pay)."""
+    bag = parse_example_dags(monkeypatch, ENLIVY_PAYMENT_TIMEOUT_SECONDS="1")
+    return bag.get_dag("enlivy_recurring_billing"), bag.get_dag("enlivy_month_end")
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
@@ -13,7 +14,9 @@ import pytest
 from airflow_support import run_dag, task_states, xcom_result
 from dag_helpers import DAGS_DIR, live_invoices
 
+from enlivy_provider.invoices.reconcile import parse_expected
 from enlivy_provider.invoices.totals import compute_invoice_totals, compute_line_totals
+from enlivy_provider.operators.reconcile import load_expected_rows
 
 TZ = "Europe/Berlin"
 DEMO_CUSTOMERS = 6
@@ -158,7 +161,15 @@ def test_dry_run_writes_a_preview_report_and_nothing_to_enlivy(
     assert preview.startswith("DRY RUN - invoices for September 2026 (2026-09-01 .. 2026-09-30)")
     for name in ("Globex Corporation", "Initech LLC", "Hooli Cloud"):
         assert name in preview
-    assert (report_dir / "billing-preview-2026-09.json").exists()
+    # Its JSON carries the rows the month-end DAG reconciles against (one function builds both): a valid
+    # `expected` input of the reconcile operator, one billing per customer of September.
+    expected = parse_expected(
+        load_expected_rows(json.loads((report_dir / "billing-preview-2026-09.json").read_text()))
+    )
+    assert len(expected) == DEMO_CUSTOMERS
+    assert {(b.billing_key, b.period.start.isoformat(), b.period.end.isoformat()) for b in expected} == {
+        ("monthly-usage", "2026-09-01", "2026-09-30")
+    }
 
 
 def test_unpaid_invoices_do_not_fail_the_run_and_are_listed(
