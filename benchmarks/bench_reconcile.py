@@ -231,6 +231,7 @@ def main() -> None:
                     handle.write(
                         f"{customers[i % len(customers)]},bench-{i},2026-10-01,2026-10-31,119.00,EUR\n"
                     )
+            load_before = os.getloadavg()[0]
             result = run_child(
                 emulator,
                 str(expected),
@@ -240,7 +241,9 @@ def main() -> None:
             )
             _check(size, result)
             results[size] = result
-            print(_line(size, result), flush=True)
+            # On a shared machine, other processes' load weighs on both timings; say how busy it was.
+            load = f"; load average {load_before:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+            print(_line(size, result) + load, flush=True)
     small, large = min(results), max(results)
     if small != large:
         peaks = {size: max(run["peak_kib"] for run in results[size]["reconcile"]) for size in (small, large)}

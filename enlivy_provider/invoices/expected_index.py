@@ -2,9 +2,10 @@
 
 A run may expect 100,000 invoices. Held as Python objects, each expected billing cost about 1.3 KB (the parsed
 row, its period, what had been seen of it, two dictionary entries), so a task's memory grew with its input.
-Here each billing is one row of a private temporary SQLite database: SQLite creates the file in its temporary
-directory (``SQLITE_TMPDIR``, else ``TMPDIR``, else ``/tmp``), deletes it when the connection closes, and keeps at
-most :data:`CACHE_KIB` of it in memory. About 150 bytes of disk per row; memory stays flat.
+Here each billing is one row of a private temporary SQLite database: SQLite creates its file in its temporary
+directory (``SQLITE_TMPDIR``, else ``TMPDIR``, else ``/var/tmp``, ``/usr/tmp`` or ``/tmp``) and unlinks it at
+once, so nothing is left behind even by a killed task, and it keeps at most :data:`CACHE_KIB` of it in memory.
+About 200 bytes of disk per row; memory stays flat.
 
 Amounts are stored as the text of their ``Decimal`` (``str`` and ``Decimal`` round-trip exactly), never as a
 SQLite REAL, and are only ever compared and added as ``Decimal`` in Python.
@@ -60,15 +61,16 @@ _UNSETTLED = (
 _CANDIDATES = "SELECT seq, billing_key, live FROM expected WHERE customer_id = ? AND period_start = ? AND period_end = ?"
 _CANDIDATES_OF_CUSTOMER = f"{_CANDIDATES} ORDER BY seq"
 _CANDIDATES_OF_KEY = f"{_CANDIDATES} AND billing_key = ? ORDER BY seq"
+# ?1 seq, ?2 invoice id, ?3 total, ?4 currency, ?5 status; the right-hand sides see the row before the update.
 _RECORD_LIVE = """
 UPDATE expected SET
     live = live + 1,
-    first_id = CASE WHEN live = 0 THEN :id ELSE first_id END,
-    second_id = CASE WHEN live = 1 THEN :id ELSE second_id END,
-    invoiced_total = CASE WHEN live = 0 THEN :total ELSE invoiced_total END,
-    invoiced_currency = CASE WHEN live = 0 THEN :currency ELSE invoiced_currency END,
-    status = CASE WHEN live = 0 THEN :status ELSE status END
-WHERE seq = :seq
+    first_id = CASE WHEN live = 0 THEN ?2 ELSE first_id END,
+    second_id = CASE WHEN live = 1 THEN ?2 ELSE second_id END,
+    invoiced_total = CASE WHEN live = 0 THEN ?3 ELSE invoiced_total END,
+    invoiced_currency = CASE WHEN live = 0 THEN ?4 ELSE invoiced_currency END,
+    status = CASE WHEN live = 0 THEN ?5 ELSE status END
+WHERE seq = ?1
 """
 
 
@@ -209,16 +211,8 @@ class ExpectedIndex:
         self, seq: int, invoice_id: str, total: Decimal | None, currency: str, status: str
     ) -> None:
         """One more live invoice of billing ``seq``; the first one's total, currency and status are kept."""
-        self._conn.execute(
-            _RECORD_LIVE,
-            {
-                "seq": seq,
-                "id": invoice_id,
-                "total": None if total is None else str(total),
-                "currency": currency,
-                "status": status,
-            },
-        )
+        text = None if total is None else str(total)
+        self._conn.execute(_RECORD_LIVE, (seq, invoice_id, text, currency, status))
 
     def unsettled(self) -> Iterator[BillingState]:
         """In input order, every billing with no live invoice, several, or one whose total or currency text

@@ -19,6 +19,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from enlivy_provider.invoices.billing_identity import BILLING_KEY_FIELD, Billing, check_billing_key
@@ -80,6 +81,10 @@ def _row_period(
                 ValidationIssue(join_path(path, "period_start"), "is required (no billing_period given)")
             ]
         return default, []
+    if isinstance(raw[0], str) and isinstance(raw[1], str):
+        period = _period_of_text(raw[0], raw[1])
+        if period is not None:
+            return period, []
     issues: list[ValidationIssue] = []
     days: list[dt.date | None] = []
     for value, (short, flat) in zip(raw, names, strict=True):
@@ -96,11 +101,21 @@ def _row_period(
     return BillingPeriod(start, end), []
 
 
+@lru_cache(maxsize=256)
+def _period_of_text(start: str, end: str) -> BillingPeriod | None:
+    """The period two valid day texts name (start not after end), else None: the caller then says what is
+    wrong. Cached: a run's rows name a few periods, which then share one object each."""
+    first, last = parse_date(start), parse_date(end)
+    return BillingPeriod(first, last) if first is not None and last is not None and first <= last else None
+
+
 def _row_total(row: Mapping[str, Any], path: str) -> tuple[Decimal | None, list[ValidationIssue]]:
-    totals = row.get("totals")
-    value, where = row.get("total"), join_path(path, "total")
-    if value is None and isinstance(totals, Mapping):  # a create operator's summary
-        value, where = totals.get("total"), join_path(join_path(path, "totals"), "total")
+    value, field_name = row.get("total"), "total"
+    if value is None:
+        totals = row.get("totals")
+        if isinstance(totals, Mapping):  # a create operator's summary
+            value, field_name = totals.get("total"), "totals.total"
+    where = join_path(path, field_name)
     if value is None or value == "":
         return None, [ValidationIssue(where, "is required (a decimal amount such as '119.00')")]
     if isinstance(value, float):  # a float has already lost the exact amount
