@@ -115,15 +115,16 @@ def _row_total(row: Mapping[str, Any], path: str) -> tuple[Decimal | None, list[
         totals = row.get("totals")
         if isinstance(totals, Mapping):  # a create operator's summary
             value, field_name = totals.get("total"), "totals.total"
-    where = join_path(path, field_name)
     if value is None or value == "":
-        return None, [ValidationIssue(where, "is required (a decimal amount such as '119.00')")]
-    if isinstance(value, float):  # a float has already lost the exact amount
-        return None, [ValidationIssue(where, f"must be a decimal string, not a float ({value!r})")]
-    try:
-        return to_decimal(value), []
-    except NotADecimalError as exc:
-        return None, [ValidationIssue(where, str(exc))]
+        problem = "is required (a decimal amount such as '119.00')"
+    elif isinstance(value, float):  # a float has already lost the exact amount
+        problem = f"must be a decimal string, not a float ({value!r})"
+    else:
+        try:
+            return to_decimal(value), []
+        except NotADecimalError as exc:
+            problem = str(exc)
+    return None, [ValidationIssue(join_path(path, field_name), problem)]
 
 
 def parse_expected_row(
