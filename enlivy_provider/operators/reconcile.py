@@ -258,13 +258,13 @@ class EnlivyReconcileInvoicesOperator(BaseOperator, EnlivyLineageMixin):
         from enlivy_provider.run_dates import RunInfo
 
         run = RunInfo.from_context(context)
-        report = ObjectStoragePath(self.report_path)
-        # The expected rows go to a temporary on-disk index (deleted on close), not into memory.
+        # The expected rows go to a temporary on-disk index (expected_index.py), not into memory.
         with ExpectedIndex() as expected:
             try:
                 period, key, fail_on, reference, window = self._checked(run, expected)
             except InvoiceValidationError as exc:
                 raise AirflowFailException(str(exc)) from exc
+            report = ObjectStoragePath(self.report_path)
             summary = self._run(expected, period, key, reference, window, report)
         summary.update(
             report=str(report),
