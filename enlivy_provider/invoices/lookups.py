@@ -152,17 +152,23 @@ def _relation_list(value: Any) -> list[Mapping[str, Any]]:
     return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
 
 
+def billed_periods(invoice: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The ``(start, end)`` days (``YYYY-MM-DD`` text) the invoice's line items bill, in line order, each once."""
+    periods: list[tuple[str, str]] = []
+    for line in _relation_list(invoice.get("line_items")):
+        if line.get("has_billing_period"):
+            period = (
+                str(line.get("billing_period_started_at") or "")[:10],
+                str(line.get("billing_period_ended_at") or "")[:10],
+            )
+            if period not in periods:
+                periods.append(period)
+    return periods
+
+
 def invoice_covers_period(invoice: Mapping[str, Any], period: BillingPeriod) -> bool:
     """True when one of the invoice's line items bills exactly ``period``."""
-    start, end = period.start.isoformat(), period.end.isoformat()
-    for line in _relation_list(invoice.get("line_items")):
-        if (
-            line.get("has_billing_period")
-            and str(line.get("billing_period_started_at") or "")[:10] == start
-            and str(line.get("billing_period_ended_at") or "")[:10] == end
-        ):
-            return True
-    return False
+    return (period.start.isoformat(), period.end.isoformat()) in billed_periods(invoice)
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,13 @@
-"""Reconciliation of a billing run: what it should have invoiced against what Enlivy holds (pure, no I/O).
+"""Reconciliation of a billing run: what it should have invoiced against what Enlivy holds (no HTTP).
 
-:func:`parse_expected` turns the expected rows (customer id, billing key, period, total, currency) into
-:class:`ExpectedBilling` values, refusing the whole input with every bad field named. :class:`Reconciliation`
-then takes Enlivy's invoices one at a time (:meth:`Reconciliation.add`, fed from a paginated listing) and keeps
-only a small state per expected billing, so memory does not grow with the number of invoices read. Findings that
-are known the moment an invoice is read (unexpected, cancelled/deleted, unpaid) go straight to ``emit``; the
-ones that need every invoice (missing, duplicate, total mismatch) come out of :meth:`Reconciliation.finish`.
+:func:`index_expected` checks the expected rows (customer id, billing key, period, total, currency) one at a time
+and stores them in an :class:`~enlivy_provider.invoices.expected_index.ExpectedIndex` (a temporary on-disk
+SQLite database), refusing the whole input with every bad field named. :class:`Reconciliation` then takes
+Enlivy's invoices one at a time (:meth:`Reconciliation.add`, fed from a paginated listing) and records what it
+sees of each expected billing in that index, so memory grows neither with the invoices read nor with the rows
+expected. Findings known the moment an invoice is read (unexpected, cancelled/deleted, unpaid) go straight to
+``emit``; the ones that need every invoice (missing, duplicate, total mismatch) come out of
+:meth:`Reconciliation.finish`, streamed from the index in the expected rows' order.
 
 Which invoice belongs to which billing is the billing identity's rule (``billing_identity``/``lookups``): a
 billing invoice of the customer, with a line billing exactly the period, carrying the billing key or none.
@@ -17,13 +19,15 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from enlivy_provider.invoices.billing_identity import BILLING_KEY_FIELD, Billing, check_billing_key
 from enlivy_provider.invoices.billing_period import BillingPeriod, parse_date
 from enlivy_provider.invoices.decimals import NotADecimalError, to_decimal
 from enlivy_provider.invoices.errors import InvoiceValidationError, ValidationIssue, join_path
-from enlivy_provider.invoices.lookups import invoice_covers_period, is_billing_invoice, is_dead
+from enlivy_provider.invoices.expected_index import Candidate, ExpectedBilling, ExpectedIndex
+from enlivy_provider.invoices.lookups import billed_periods, is_billing_invoice, is_dead
 
 CATEGORIES: tuple[str, ...] = ("missing", "duplicate", "unexpected", "total_mismatch", "cancelled_or_deleted")
 DEFAULT_FAIL_ON: tuple[str, ...] = ("missing", "duplicate", "total_mismatch")
@@ -56,19 +60,6 @@ REPORT_COLUMNS: tuple[str, ...] = (
 # --------------------------------------------------------------------------------------------- expected rows
 
 
-@dataclass(frozen=True, slots=True)
-class ExpectedBilling:
-    customer_id: str
-    billing_key: str
-    period: BillingPeriod
-    total: Decimal
-    currency: str
-
-    @property
-    def key(self) -> tuple[str, str, BillingPeriod]:
-        return self.customer_id, self.billing_key, self.period
-
-
 def _text(row: Mapping[str, Any], names: tuple[str, ...]) -> Any:
     for name in names:
         if row.get(name) not in (None, ""):
@@ -90,6 +81,10 @@ def _row_period(
                 ValidationIssue(join_path(path, "period_start"), "is required (no billing_period given)")
             ]
         return default, []
+    if isinstance(raw[0], str) and isinstance(raw[1], str):
+        period = _period_of_text(raw[0], raw[1])
+        if period is not None:
+            return period, []
     issues: list[ValidationIssue] = []
     days: list[dt.date | None] = []
     for value, (short, flat) in zip(raw, names, strict=True):
@@ -106,76 +101,104 @@ def _row_period(
     return BillingPeriod(start, end), []
 
 
+@lru_cache(maxsize=256)
+def _period_of_text(start: str, end: str) -> BillingPeriod | None:
+    """The period two valid day texts name (start not after end), else None: the caller then says what is
+    wrong. Cached: a run's rows name a few periods, which then share one object each."""
+    first, last = parse_date(start), parse_date(end)
+    return BillingPeriod(first, last) if first is not None and last is not None and first <= last else None
+
+
 def _row_total(row: Mapping[str, Any], path: str) -> tuple[Decimal | None, list[ValidationIssue]]:
-    totals = row.get("totals")
-    value, where = row.get("total"), join_path(path, "total")
-    if value is None and isinstance(totals, Mapping):  # a create operator's summary
-        value, where = totals.get("total"), join_path(join_path(path, "totals"), "total")
+    value, field_name = row.get("total"), "total"
+    if value is None:
+        totals = row.get("totals")
+        if isinstance(totals, Mapping):  # a create operator's summary
+            value, field_name = totals.get("total"), "totals.total"
     if value is None or value == "":
-        return None, [ValidationIssue(where, "is required (a decimal amount such as '119.00')")]
-    if isinstance(value, float):  # a float has already lost the exact amount
-        return None, [ValidationIssue(where, f"must be a decimal string, not a float ({value!r})")]
-    try:
-        return to_decimal(value), []
-    except NotADecimalError as exc:
-        return None, [ValidationIssue(where, str(exc))]
+        problem = "is required (a decimal amount such as '119.00')"
+    elif isinstance(value, float):  # a float has already lost the exact amount
+        problem = f"must be a decimal string, not a float ({value!r})"
+    else:
+        try:
+            return to_decimal(value), []
+        except NotADecimalError as exc:
+            problem = str(exc)
+    return None, [ValidationIssue(join_path(path, field_name), problem)]
 
 
-def parse_expected(
+def parse_expected_row(
+    row: Any,
+    where: str,
+    *,
+    default_billing_key: str | None = None,
+    default_period: BillingPeriod | None = None,
+) -> tuple[ExpectedBilling | None, list[ValidationIssue]]:
+    """One expected row (``where`` is its path, e.g. ``expected[3]``): the billing, or every problem named."""
+    if not isinstance(row, Mapping):
+        return None, [ValidationIssue(where, f"must be an object (got {type(row).__name__})")]
+    found: list[ValidationIssue] = []
+    customer = _text(row, ("customer_id", "customer"))
+    if not isinstance(customer, str) or not customer.strip():
+        found.append(
+            ValidationIssue(join_path(where, "customer_id"), f"must be a customer id (got {customer!r})")
+        )
+    key, key_issues = check_billing_key(row.get("billing_key"), join_path(where, "billing_key"))
+    found += key_issues
+    key = key or default_billing_key
+    if key is None and not key_issues:
+        found.append(ValidationIssue(join_path(where, "billing_key"), "is required (no billing_key given)"))
+    period, period_issues = _row_period(row, where, default_period)
+    found += period_issues
+    total, total_issues = _row_total(row, where)
+    found += total_issues
+    currency = row.get("currency")
+    if not isinstance(currency, str) or len(currency.strip()) != 3 or not currency.strip().isalpha():
+        found.append(
+            ValidationIssue(join_path(where, "currency"), f"must be an ISO 4217 code (got {currency!r})")
+        )
+    if found or key is None or period is None or total is None or not isinstance(customer, str):
+        return None, found
+    return ExpectedBilling(customer.strip(), key, period, total, str(currency).strip().upper()), []
+
+
+def index_expected(
     rows: Iterable[Any],
+    index: ExpectedIndex,
     *,
     default_billing_key: str | None = None,
     default_period: BillingPeriod | None = None,
     path: str = "expected",
-) -> list[ExpectedBilling]:
-    """Every row checked; raises :class:`InvoiceValidationError` naming ``expected[i].field`` for each problem.
+) -> ExpectedIndex:
+    """Check every row and store the billings in ``index``, one row at a time (``rows`` may be a lazy reader);
+    raises :class:`InvoiceValidationError` naming ``expected[i].field`` for each problem.
 
     A row is a mapping with ``customer_id`` (or ``customer``), ``billing_key``, ``period_start``/``period_end``
     (or ``billing_period: {start, end}``), ``total`` (or ``totals.total``) and ``currency``. A row without a
     billing key or period takes the defaults; two rows of one billing are an error.
     """
     issues: list[ValidationIssue] = []
-    parsed: list[ExpectedBilling] = []
-    seen: dict[tuple[str, str, BillingPeriod], int] = {}
-    for index, row in enumerate(rows):
-        where = join_path(path, index)
-        if not isinstance(row, Mapping):
-            issues.append(ValidationIssue(where, f"must be an object (got {type(row).__name__})"))
-            continue
-        found: list[ValidationIssue] = []
-        customer = _text(row, ("customer_id", "customer"))
-        if not isinstance(customer, str) or not customer.strip():
-            found.append(
-                ValidationIssue(join_path(where, "customer_id"), f"must be a customer id (got {customer!r})")
+
+    def valid() -> Iterator[tuple[int, ExpectedBilling]]:
+        for position, row in enumerate(rows):
+            billing, found = parse_expected_row(
+                row,
+                join_path(path, position),
+                default_billing_key=default_billing_key,
+                default_period=default_period,
             )
-        key, key_issues = check_billing_key(row.get("billing_key"), join_path(where, "billing_key"))
-        found += key_issues
-        key = key or default_billing_key
-        if key is None and not key_issues:
-            found.append(
-                ValidationIssue(join_path(where, "billing_key"), "is required (no billing_key given)")
-            )
-        period, period_issues = _row_period(row, where, default_period)
-        found += period_issues
-        total, total_issues = _row_total(row, where)
-        found += total_issues
-        currency = row.get("currency")
-        if not isinstance(currency, str) or len(currency.strip()) != 3 or not currency.strip().isalpha():
-            found.append(
-                ValidationIssue(join_path(where, "currency"), f"must be an ISO 4217 code (got {currency!r})")
-            )
-        if found or key is None or period is None or total is None or not isinstance(customer, str):
-            issues += found
-            continue
-        billing = ExpectedBilling(customer.strip(), key, period, total, str(currency).strip().upper())
-        other = seen.setdefault(billing.key, index)
-        if other != index:
-            issues.append(ValidationIssue(where, f"is the same billing as {join_path(path, other)}"))
-            continue
-        parsed.append(billing)
+            issues.extend(found)
+            if billing is not None:
+                yield position, billing
+
+    index.load(valid())
+    issues += [
+        ValidationIssue(join_path(path, seq), f"is the same billing as {join_path(path, first)}")
+        for seq, first in index.duplicates()
+    ]
     if issues:
         raise InvoiceValidationError(issues, subject="expected invoices")
-    return parsed
+    return index
 
 
 def rows_from_bulk_result(result: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -186,20 +209,6 @@ def rows_from_bulk_result(result: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 # ------------------------------------------------------------------------------------------- reconciliation
-
-
-class _State:
-    """What has been seen of one expected billing (a few fields, whatever the number of invoices)."""
-
-    __slots__ = ("expected", "invoiced_currency", "invoiced_total", "live", "live_ids", "status")
-
-    def __init__(self, expected: ExpectedBilling) -> None:
-        self.expected = expected
-        self.live = 0
-        self.live_ids: tuple[str, ...] = ()  # the first two, enough to name a duplicate
-        self.invoiced_total: Decimal | None = None
-        self.invoiced_currency: str | None = None
-        self.status: str | None = None
 
 
 def ageing_bucket(days_past_due: int) -> str | None:
@@ -231,9 +240,10 @@ Finding = dict[str, str]
 @dataclass
 class Reconciliation:
     """Feed it every invoice of the period (:meth:`add`), then :meth:`finish`; ``emit`` receives each finding
-    (a row of :data:`REPORT_COLUMNS`) once."""
+    (a row of :data:`REPORT_COLUMNS`) once. What has been seen of each expected billing is written to
+    ``expected`` (the index the rows were loaded into), not kept here."""
 
-    expected: Iterable[ExpectedBilling]
+    expected: ExpectedIndex
     reference_date: dt.date
     emit: Callable[[Finding], None] = lambda _finding: None
     examples_per_category: int = 10
@@ -243,19 +253,11 @@ class Reconciliation:
     examples: dict[str, list[Finding]] = field(init=False)
 
     def __post_init__(self) -> None:
-        self._by_key: dict[tuple[str, str, BillingPeriod], _State] = {}
-        # For invoices without a billing key (made by hand: Billing.marks takes them as the billing's).
-        self._by_customer: dict[tuple[str, BillingPeriod], list[_State]] = {}
-        self._expected_totals: dict[str, Decimal] = {}
-        for billing in self.expected:
-            state = _State(billing)
-            self._by_key[billing.key] = state
-            self._by_customer.setdefault((billing.customer_id, billing.period), []).append(state)
-            self._expected_totals[billing.currency] = (
-                self._expected_totals.get(billing.currency, Decimal(0)) + billing.total
-            )
-        self._periods = tuple({*(s.expected.period for s in self._by_key.values()), *self.extra_periods})
-        self._keys = frozenset({*(s.expected.billing_key for s in self._by_key.values()), *self.extra_keys})
+        # The distinct periods (a handful) by their line-item text, the operator's own ones included.
+        self._periods: dict[tuple[str, str], BillingPeriod] = dict(self.expected.periods)
+        for period in self.extra_periods:
+            self._periods.setdefault((period.start.isoformat(), period.end.isoformat()), period)
+        self._extra_keys = frozenset(self.extra_keys)
         self.counts = dict.fromkeys(CATEGORIES, 0)
         self.examples = {category: [] for category in CATEGORIES}
         self.ageing: dict[str, dict[str, Any]] = {
@@ -272,51 +274,53 @@ class Reconciliation:
         if not is_billing_invoice(invoice):
             return
         carried = invoice.get(BILLING_KEY_FIELD)
-        if carried and carried not in self._keys:
-            return  # another billing's invoice (another DAG or task): not this run's concern
-        periods = [period for period in self._periods if invoice_covers_period(invoice, period)]
+        if carried and not isinstance(carried, str):
+            return  # not a key any row can have
+        periods = [period for period in billed_periods(invoice) if period in self._periods]
         if not periods:
             return
-        self.in_scope += 1
-        state = self._match(invoice, periods)
-        if is_dead(invoice):
-            self._found("cancelled_or_deleted", self._invoice_finding(invoice, state, periods[0]))
-            return
-        if state is None:
-            self._found("unexpected", self._invoice_finding(invoice, None, periods[0]))
-        else:
-            self._record_live(state, invoice)
-        self._age(invoice, state, periods[0])
-
-    def _match(self, invoice: Mapping[str, Any], periods: list[BillingPeriod]) -> _State | None:
         customer = str(invoice.get("organization_receiver_user_id") or "")
-        carried = invoice.get(BILLING_KEY_FIELD)
-        candidates: list[_State] = []
-        for period in periods:
-            if carried:
-                state = self._by_key.get((customer, str(carried), period))
-                candidates += [state] if state is not None else []
-            else:
-                candidates += self._by_customer.get((customer, period), [])
-        # The billing identity decides (an invoice without a key is taken as the billing's, see Billing.marks).
-        matching = [s for s in candidates if _billing(s.expected).marks(invoice)]
-        return next((s for s in matching if s.live == 0), matching[0] if matching else None)
+        candidates = self.expected.candidates(customer, periods, carried or None)
+        if carried and not candidates and not self._is_run_key(carried):
+            return  # another billing's invoice (another DAG or task): not this run's concern
+        self.in_scope += 1
+        chosen = self._pick(invoice, customer, candidates)
+        period = self._periods[periods[0]]
+        if is_dead(invoice):
+            self._found("cancelled_or_deleted", self._invoice_finding(invoice, chosen, period))
+            return
+        if chosen is None:
+            self._found("unexpected", self._invoice_finding(invoice, None, period))
+        else:
+            self._record_live(chosen, invoice)
+        self._age(invoice, chosen, period)
 
-    def _record_live(self, state: _State, invoice: Mapping[str, Any]) -> None:
-        state.live += 1
-        if len(state.live_ids) < 2:
-            state.live_ids += (str(invoice.get("id")),)
-        if state.live == 1:
-            state.invoiced_total = _money(invoice.get("total"))
-            state.invoiced_currency = str(invoice.get("currency") or "")
-            state.status = str(invoice.get("status") or "")
-            if state.invoiced_total is not None:
-                currency = state.invoiced_currency
-                self._invoiced_totals[currency] = self._invoiced_totals.get(currency, Decimal(0)) + (
-                    state.invoiced_total
-                )
+    def _is_run_key(self, billing_key: str) -> bool:
+        return billing_key in self._extra_keys or self.expected.knows_key(billing_key)
 
-    def _age(self, invoice: Mapping[str, Any], state: _State | None, period: BillingPeriod) -> None:
+    def _pick(
+        self, invoice: Mapping[str, Any], customer: str, candidates: list[Candidate]
+    ) -> Candidate | None:
+        """The billing an invoice counts for. The billing identity decides which candidates it may be (an
+        invoice without a key is taken as the billing's, see ``Billing.marks``); one without a live invoice
+        yet comes first."""
+        matching = [
+            candidate
+            for candidate in candidates
+            if Billing("", customer, self._periods[candidate.period], candidate.billing_key).marks(invoice)
+        ]
+        return next((c for c in matching if c.live == 0), matching[0] if matching else None)
+
+    def _record_live(self, candidate: Candidate, invoice: Mapping[str, Any]) -> None:
+        total = _money(invoice.get("total"))
+        currency = str(invoice.get("currency") or "")
+        self.expected.record_live(
+            candidate.seq, str(invoice.get("id")), total, currency, str(invoice.get("status") or "")
+        )
+        if candidate.live == 0 and total is not None:  # a billing's first live invoice counts in the totals
+            self._invoiced_totals[currency] = self._invoiced_totals.get(currency, Decimal(0)) + total
+
+    def _age(self, invoice: Mapping[str, Any], chosen: Candidate | None, period: BillingPeriod) -> None:
         if invoice.get("status") in SETTLED_STATUSES:
             return
         due = parse_date(invoice.get("due_at"))
@@ -331,7 +335,7 @@ class Reconciliation:
         total, currency = _money(invoice.get("total")), str(invoice.get("currency") or "")
         if total is not None:
             entry["totals"][currency] = entry["totals"].get(currency, Decimal(0)) + total
-        finding = self._invoice_finding(invoice, state, period)
+        finding = self._invoice_finding(invoice, chosen, period)
         self.emit({**finding, "category": "unpaid", "days_past_due": str(days), "ageing_bucket": bucket})
 
     # -- findings -------------------------------------------------------------------------------------
@@ -343,12 +347,12 @@ class Reconciliation:
         self.emit(finding)
 
     def _invoice_finding(
-        self, invoice: Mapping[str, Any], state: _State | None, period: BillingPeriod
+        self, invoice: Mapping[str, Any], chosen: Candidate | None, period: BillingPeriod
     ) -> Finding:
         dead = is_dead(invoice)
         category = "cancelled_or_deleted" if dead else "unexpected"
         status = "deleted" if invoice.get("deleted_at") else str(invoice.get("status") or "")
-        expected = state.expected if state is not None else None
+        expected = self.expected.billing(chosen.seq) if chosen is not None else None
         return _finding(
             category,
             customer_id=str(invoice.get("organization_receiver_user_id") or ""),
@@ -363,7 +367,7 @@ class Reconciliation:
 
     def finish(self) -> dict[str, Any]:
         """Missing, duplicate and total-mismatch findings (in the expected rows' order), then the summary."""
-        for state in self._by_key.values():
+        for state in self.expected.unsettled():
             billing = state.expected
             common = {
                 "customer_id": billing.customer_id,
@@ -408,21 +412,22 @@ class Reconciliation:
         return self.summary()
 
     def summary(self) -> dict[str, Any]:
-        currencies = sorted({*self._expected_totals, *self._invoiced_totals})
+        expected_totals = self.expected.expected_totals
+        currencies = sorted({*expected_totals, *self._invoiced_totals})
         zero = Decimal(0)
         return {
             "reference_date": self.reference_date.isoformat(),
-            "expected": len(self._by_key),
+            "expected": self.expected.count,
             "invoices_read": self.read,
             "invoices_in_scope": self.in_scope,
             "counts": dict(self.counts),
             "examples": {category: list(rows) for category, rows in self.examples.items()},
             "totals": {
                 currency: {
-                    "expected": str(self._expected_totals.get(currency, zero)),
+                    "expected": str(expected_totals.get(currency, zero)),
                     "invoiced": str(self._invoiced_totals.get(currency, zero)),
                     "difference": str(
-                        self._invoiced_totals.get(currency, zero) - self._expected_totals.get(currency, zero)
+                        self._invoiced_totals.get(currency, zero) - expected_totals.get(currency, zero)
                     ),
                 }
                 for currency in currencies
@@ -432,11 +437,6 @@ class Reconciliation:
                 for name, entry in self.ageing.items()
             },
         }
-
-
-def _billing(expected: ExpectedBilling) -> Billing:
-    # Only marks() is used: the organization does not take part in it.
-    return Billing("", expected.customer_id, expected.period, expected.billing_key)
 
 
 def _finding(category: str, *, period: BillingPeriod, **values: str) -> Finding:

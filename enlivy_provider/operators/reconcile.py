@@ -23,16 +23,16 @@ from airflow.sdk.exceptions import AirflowFailException
 from enlivy_provider.invoices.billing_identity import check_billing_key
 from enlivy_provider.invoices.billing_period import BillingPeriod, parse_billing_period, parse_date
 from enlivy_provider.invoices.errors import InvoiceValidationError, ValidationIssue
+from enlivy_provider.invoices.expected_index import ExpectedIndex
 from enlivy_provider.invoices.reconcile import (
     DEFAULT_FAIL_ON,
     REPORT_COLUMNS,
-    ExpectedBilling,
     Finding,
     Reconciliation,
     check_fail_on,
     failed_categories,
+    index_expected,
     iter_examples,
-    parse_expected,
     rows_from_bulk_result,
 )
 from enlivy_provider.lineage import EnlivyLineageMixin, file_dataset, invoices_dataset
@@ -169,7 +169,7 @@ def iter_period_invoices(
 
 def reconcile(
     invoices: Iterable[Mapping[str, Any]],
-    expected: Sequence[ExpectedBilling],
+    expected: ExpectedIndex,
     *,
     reference_date: dt.date,
     emit: Callable[[Finding], None],
@@ -258,12 +258,14 @@ class EnlivyReconcileInvoicesOperator(BaseOperator, EnlivyLineageMixin):
         from enlivy_provider.run_dates import RunInfo
 
         run = RunInfo.from_context(context)
-        try:
-            expected, period, key, fail_on, reference, window = self._checked(run)
-        except InvoiceValidationError as exc:
-            raise AirflowFailException(str(exc)) from exc
-        report = ObjectStoragePath(self.report_path)
-        summary = self._run(expected, period, key, reference, window, report)
+        # The expected rows go to a temporary on-disk index (expected_index.py), not into memory.
+        with ExpectedIndex() as expected:
+            try:
+                period, key, fail_on, reference, window = self._checked(run, expected)
+            except InvoiceValidationError as exc:
+                raise AirflowFailException(str(exc)) from exc
+            report = ObjectStoragePath(self.report_path)
+            summary = self._run(expected, period, key, reference, window, report)
         summary.update(
             report=str(report),
             period=period.as_dict() if period else None,
@@ -282,9 +284,8 @@ class EnlivyReconcileInvoicesOperator(BaseOperator, EnlivyLineageMixin):
         return summary
 
     def _checked(
-        self, run: Any
+        self, run: Any, expected: ExpectedIndex
     ) -> tuple[
-        list[ExpectedBilling],
         BillingPeriod | None,
         str | None,
         tuple[str, ...],
@@ -305,16 +306,14 @@ class EnlivyReconcileInvoicesOperator(BaseOperator, EnlivyLineageMixin):
             issues.append(ValidationIssue("page_size", f"must be between 1 and 50 (got {self.page_size})"))
         if issues:
             raise InvoiceValidationError(issues, subject="reconciliation arguments")
-        expected = parse_expected(
-            load_expected_rows(self.expected), default_billing_key=key, default_period=period
+        index_expected(
+            load_expected_rows(self.expected), expected, default_billing_key=key, default_period=period
         )
         assert reference is not None
-        return expected, period, key, fail_on, reference, self._window(expected, period)
+        return period, key, fail_on, reference, self._window(expected, period)
 
-    def _window(
-        self, expected: Sequence[ExpectedBilling], period: BillingPeriod | None
-    ) -> tuple[dt.date, dt.date]:
-        periods = [billing.period for billing in expected] + ([period] if period else [])
+    def _window(self, expected: ExpectedIndex, period: BillingPeriod | None) -> tuple[dt.date, dt.date]:
+        periods = [*expected.periods.values(), *([period] if period else [])]
         issues: list[ValidationIssue] = []
         low = parse_date(self.issued_from) if self.issued_from is not None else None
         high = parse_date(self.issued_to) if self.issued_to is not None else None
@@ -331,7 +330,7 @@ class EnlivyReconcileInvoicesOperator(BaseOperator, EnlivyLineageMixin):
 
     def _run(
         self,
-        expected: list[ExpectedBilling],
+        expected: ExpectedIndex,
         period: BillingPeriod | None,
         key: str | None,
         reference: dt.date,
