@@ -14,7 +14,7 @@ import pytest
 from airflow_support import run_dag, task_states, xcom_result
 from dag_helpers import DAGS_DIR, live_invoices
 
-from enlivy_provider.invoices.reconcile import parse_expected
+from enlivy_provider.invoices.reconcile import parse_expected_row
 from enlivy_provider.invoices.totals import compute_invoice_totals, compute_line_totals
 from enlivy_provider.operators.reconcile import load_expected_rows
 
@@ -163,9 +163,10 @@ def test_dry_run_writes_a_preview_report_and_nothing_to_enlivy(
         assert name in preview
     # Its JSON carries the rows the month-end DAG reconciles against (one function builds both): a valid
     # `expected` input of the reconcile operator, one billing per customer of September.
-    expected = parse_expected(
-        load_expected_rows(json.loads((report_dir / "billing-preview-2026-09.json").read_text()))
-    )
+    rows = load_expected_rows(json.loads((report_dir / "billing-preview-2026-09.json").read_text()))
+    parsed = [parse_expected_row(row, f"expected[{n}]") for n, row in enumerate(rows)]
+    assert [issues for _, issues in parsed if issues] == []
+    expected = [billing for billing, _ in parsed if billing is not None]
     assert len(expected) == DEMO_CUSTOMERS
     assert {(b.billing_key, b.period.start.isoformat(), b.period.end.isoformat()) for b in expected} == {
         ("monthly-usage", "2026-09-01", "2026-09-30")
