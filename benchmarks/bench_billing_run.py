@@ -67,8 +67,9 @@ def mapped_variant_dag() -> Any:
     import importlib.util
 
     import pendulum
-    from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
+    from airflow.providers.common.compat.sdk import DAG, Param, task
 
+    from enlivy_provider.compat import CronDataIntervalTimetable
     from enlivy_provider.operators.invoices import EnlivyCreateInvoiceOperator
     from enlivy_provider.sensors.invoice_status import EnlivyInvoiceStatusSensor
 

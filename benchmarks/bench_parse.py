@@ -30,7 +30,7 @@ DAGS_DIR = ROOT / "dags"
 TARGET = 1.5
 EMPTY_DAG = '''"""An empty DAG: the baseline."""
 
-from airflow.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG
 
 with DAG(dag_id="empty_baseline", schedule=None):
     pass

@@ -38,8 +38,9 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
+from airflow.providers.common.compat.sdk import DAG, Param, task
 
+from enlivy_provider.compat import CronDataIntervalTimetable
 from enlivy_provider.operators.invoices import EnlivyCreateInvoicesOperator
 from enlivy_provider.sensors.invoice_status import EnlivyInvoiceStatusSensor
 from enlivy_provider.text_table import format_table
@@ -237,7 +238,7 @@ with DAG(
     def collect_usage(params: dict[str, Any], **context: Any) -> dict:
         """Customers + plans + the period's usage -> priced accounts for the invoice template."""
         import yaml
-        from airflow.sdk.exceptions import AirflowFailException
+        from airflow.providers.common.compat.sdk import AirflowFailException
 
         from enlivy_provider.run_dates import run_data_interval
 
@@ -295,7 +296,7 @@ with DAG(
         """Write the dry run's invoices (lines and totals) as JSON and a readable table; fail if any is invalid."""
         import json
 
-        from airflow.sdk.exceptions import AirflowFailException
+        from airflow.providers.common.compat.sdk import AirflowFailException
 
         usage = context["ti"].xcom_pull(task_ids="collect_usage")
         period = usage["period"]

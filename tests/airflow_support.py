@@ -1,21 +1,41 @@
-"""Helpers for running real Airflow in tests (not a pytest plugin: imported explicitly)."""
+"""Helpers for running real Airflow in tests (not a pytest plugin: imported explicitly).
+
+The one test module that knows which Airflow runs the suite: running a DAG, reading XCom and extra links,
+the secrets masker, the trigger table's kwargs. Airflow 3 runs tasks through the Task SDK against serialized
+DAGs; Airflow 2 (2.11, the lowest supported) runs the DAG object itself and keeps everything in its ORM.
+Tests that only make sense on one of them carry ``@pytest.mark.airflow3_only(reason=...)`` (tests/conftest.py).
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
+
+AIRFLOW_3 = AIRFLOW_V_3_0_PLUS
+
 
 def sync_dag_to_db(dag: Any) -> None:
     """Write a DAG defined in a test module to the metadata DB, as the dag-processor would.
 
     Airflow 3's ``dag.test()`` runs the *serialized* DAG it finds through the DAG bundles; a DAG built
-    inside a test is in no bundle, so it is written under the default ``dags-folder`` bundle first.
+    inside a test is in no bundle, so it is written under the default ``dags-folder`` bundle first. Airflow 2
+    runs the DAG object, but its webserver (extra links) and CLI read the serialized DAG, written here too.
     """
+    from airflow.utils.session import create_session
+
+    if not AIRFLOW_3:
+        from airflow.models.serialized_dag import SerializedDagModel
+
+        with create_session() as session:
+            dag.sync_to_db(session=session)
+            SerializedDagModel.write_dag(dag, session=session)
+        return
+
     from airflow.dag_processing.bundles.manager import DagBundlesManager
     from airflow.dag_processing.collection import update_dag_parsing_results_in_db
     from airflow.serialization.serialized_objects import LazyDeserializedDAG
-    from airflow.utils.session import create_session
 
     with create_session() as session:
         DagBundlesManager().sync_bundles_to_db(session=session)
@@ -26,8 +46,13 @@ def sync_dag_to_db(dag: Any) -> None:
 
 
 def run_dag(dag: Any, **test_kwargs: Any) -> Any:
-    """``dag.test(**test_kwargs)`` for a DAG defined in a test; returns the DagRun."""
+    """``dag.test(**test_kwargs)`` for a DAG defined in a test; returns the DagRun.
+
+    ``logical_date`` is Airflow 3's name; Airflow 2 calls it ``execution_date``.
+    """
     sync_dag_to_db(dag)
+    if not AIRFLOW_3 and "logical_date" in test_kwargs:
+        test_kwargs["execution_date"] = test_kwargs.pop("logical_date")
     return dag.test(**test_kwargs)
 
 
@@ -38,27 +63,93 @@ def task_states(dag_run: Any) -> dict[str, str]:
     with create_session() as session:
         tis = dag_run.get_task_instances(session=session)
         return {
-            (ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"): str(ti.state) for ti in tis
+            (ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"): _state(ti.state)
+            for ti in tis
         }
+
+
+def _state(state: Any) -> str:
+    return str(getattr(state, "value", state))
 
 
 def xcom_result(dag_run: Any, task_id: str, map_index: int = -1) -> Any:
     """The return value a task pushed to XCom in a finished DagRun."""
-    from airflow.models.xcom import XComModel
+    return xcom_value(dag_run, task_id, "return_value", map_index, missing_ok=True)
+
+
+def xcom_value(dag_run: Any, task_id: str, key: str, map_index: int = -1, *, missing_ok: bool = False) -> Any:
+    """Any XCom of a finished run (``bulk_result``...); a missing one fails unless ``missing_ok``."""
     from airflow.utils.session import create_session
 
+    if not AIRFLOW_3:
+        from airflow.models.xcom import XCom
+
+        with create_session() as session:
+            query = session.query(XCom).filter_by(
+                dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id, map_index=map_index, key=key
+            )
+            row = query.one_or_none() if missing_ok else query.one()
+            return None if row is None else XCom.deserialize_value(row)
+
+    from airflow.models.xcom import XComModel
+
     with create_session() as session:
-        row = (
-            session.query(XComModel)
-            .filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id, map_index=map_index)
-            .filter(XComModel.key == "return_value")
-            .one_or_none()
+        query = session.query(XComModel).filter_by(
+            dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id, map_index=map_index, key=key
         )
+        row = query.one_or_none() if missing_ok else query.one()
         if row is None:
             return None
-        # The Task SDK stores a task's return value as plain JSON, so the column already holds the Python
-        # value. XComModel.deserialize_value would json.loads a str return ("20.10" -> 20.1); re-encoding
-        # first keeps strings intact while XComDecoder still restores Airflow's special encodings.
+        # The Task SDK stores a task's value as plain JSON, so the column already holds the Python value.
+        # XComModel.deserialize_value would json.loads a str return ("20.10" -> 20.1); re-encoding first
+        # keeps strings intact while XComDecoder still restores Airflow's special encodings.
         from airflow.utils.json import XComDecoder
 
         return json.loads(json.dumps(row.value), cls=XComDecoder)
+
+
+def extra_link(dag_run: Any, task_id: str, link: Any) -> str | None:
+    """The URL of a task's extra link (an operator link instance), as the UI gets it.
+
+    Airflow 3 computes every link when the task ends and keeps it as an XCom (``_link_<class name>``) that
+    the API server reads; Airflow 2's webserver asks the serialized operator's link when the page is drawn.
+    """
+    if AIRFLOW_3:
+        url: str | None = xcom_value(dag_run, task_id, f"_link_{type(link).__name__}", missing_ok=True)
+        return url
+
+    from airflow.models.serialized_dag import SerializedDagModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        serialized = SerializedDagModel.get_dag(dag_run.dag_id, session=session)
+        assert serialized is not None, dag_run.dag_id
+        ti = dag_run.get_task_instance(task_id, session=session)
+        url = serialized.get_task(task_id).get_extra_links(ti, link.name)
+        return url
+
+
+def stored_trigger_kwargs(kwargs: dict[str, Any]) -> Any:
+    """A trigger's kwargs after the trip through the trigger table, as the triggerer reads them back."""
+    if AIRFLOW_3:
+        from airflow.sdk.serde import deserialize, serialize
+
+        return deserialize(json.loads(json.dumps(serialize(kwargs))))
+    from airflow.serialization.serialized_objects import BaseSerialization
+
+    return BaseSerialization.deserialize(json.loads(json.dumps(BaseSerialization.serialize(kwargs))))
+
+
+def fresh_secrets_masker() -> Any:
+    """Empty Airflow's secrets masker, so a test sees what *it* registered; returns its ``redact``."""
+    if AIRFLOW_3:
+        from airflow.sdk._shared.secrets_masker import _secrets_masker, redact
+
+        _secrets_masker().reset_masker()
+        return redact
+    from airflow.utils.log.secrets_masker import _secrets_masker, redact
+
+    masker = _secrets_masker()
+    masker.patterns = set()
+    masker.replacer = None
+    return redact

@@ -13,12 +13,14 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import (
+from airflow.providers.common.compat.sdk import (
     AirflowException,
     AirflowFailException,
     AirflowSensorTimeout,
     AirflowSkipException,
+    BaseSensorOperator,
+    PokeReturnValue,
+    conf,
 )
 
 from enlivy_provider.client import EnlivyError
@@ -36,7 +38,7 @@ from enlivy_provider.triggers.invoice_status import EnlivyInvoiceStatusTrigger, 
 
 if TYPE_CHECKING:
     import jinja2
-    from airflow.sdk import Context
+    from airflow.providers.common.compat.sdk import Context
 
     from enlivy_provider.hooks.enlivy import EnlivyHook
 

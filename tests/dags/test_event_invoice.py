@@ -157,7 +157,7 @@ def bad_event(case: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("case", sorted(BAD_EVENTS))
 def test_bad_conf_is_refused_before_a_run_exists(event_dag: Any, emulator: Any, case: str) -> None:
-    from airflow.sdk.exceptions import ParamValidationError
+    from airflow.providers.common.compat.sdk import ParamValidationError
 
     with pytest.raises(ParamValidationError):
         run_dag(event_dag, run_conf=bad_event(case))

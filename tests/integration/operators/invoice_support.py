@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG
 from airflow_support import run_dag, task_states, xcom_result
 
 from enlivy_provider.emulator import seed

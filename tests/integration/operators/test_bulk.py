@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk import task
+from airflow.providers.common.compat.sdk import task
 from invoice_support import (
     CUSTOMERS,
     OCTOBER,

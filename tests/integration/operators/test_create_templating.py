@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk import task
+from airflow.providers.common.compat.sdk import task
 from invoice_support import (
     CONSULTING,
     CUSTOMERS,
@@ -193,7 +193,8 @@ def test_summary_url_and_extra_link_come_from_app_url(enlivy_emulator: Any, conn
 
 def test_billing_period_from_the_data_interval(enlivy_emulator: Any) -> None:
     import pendulum
-    from airflow.sdk import CronDataIntervalTimetable
+
+    from enlivy_provider.compat import CronDataIntervalTimetable
 
     # Airflow 3's "@monthly" is a CronTriggerTimetable (zero-length intervals); billing wants real ones.
     schedule = CronDataIntervalTimetable("0 0 1 * *", timezone="UTC")
@@ -217,7 +218,8 @@ def test_data_interval_days_are_taken_in_the_schedules_time_zone(
 ) -> None:
     """Days are counted in the timetable's zone, even when the start_date is given in another one."""
     import pendulum
-    from airflow.sdk import CronDataIntervalTimetable
+
+    from enlivy_provider.compat import CronDataIntervalTimetable
 
     schedule = CronDataIntervalTimetable("0 0 1 * *", timezone="Europe/Berlin")
     with make_dag(

@@ -11,10 +11,10 @@ import datetime as dt
 from typing import Any
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable
 from airflow_runs import create_scheduled_run, execute_run, trigger_run, try_numbers
 from invoice_support import CUSTOMERS, PLATFORM, live_invoices, make_dag, new_dag_id, requests_to, result
 
+from enlivy_provider.compat import CronDataIntervalTimetable
 from enlivy_provider.operators.invoices import (
     EnlivyCreateInvoiceOperator,
     EnlivyCreateInvoicesOperator,

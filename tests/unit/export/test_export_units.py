@@ -150,7 +150,7 @@ def _write_partition(directory: Any, invoices: list[dict[str, Any]]) -> dict[str
 
 
 def _local(tmp_path: Path) -> Any:
-    from airflow.sdk import ObjectStoragePath
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
 
     return ObjectStoragePath(f"file://{tmp_path}") / "date=2026-11-24"
 
@@ -200,7 +200,7 @@ def test_a_failure_before_commit_keeps_the_previous_partition_and_cleans_up(tmp_
 
 
 def test_the_writer_works_on_a_non_local_filesystem() -> None:
-    from airflow.sdk import ObjectStoragePath
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
     from airflow.sdk.io import attach
     from fsspec.implementations.memory import MemoryFileSystem
 

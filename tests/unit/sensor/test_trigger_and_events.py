@@ -8,13 +8,13 @@ import re
 from typing import Any
 
 import pytest
-from airflow.sdk._shared.module_loading import import_string
-from airflow.sdk.exceptions import (
+from airflow.providers.common.compat.sdk import (
     AirflowException,
     AirflowFailException,
     AirflowSensorTimeout,
     AirflowSkipException,
 )
+from airflow.providers.common.compat.module_loading import import_string
 
 from enlivy_provider.invoice_status import ObservedStatuses, classify
 from enlivy_provider.sensors.invoice_status import EnlivyInvoiceStatusSensor
@@ -219,7 +219,7 @@ def test_overlapping_statuses_fail_before_any_request() -> None:
 
 
 def test_deferrable_defaults_to_the_operators_default_deferrable_setting() -> None:
-    from airflow.sdk import conf
+    from airflow.providers.common.compat.sdk import conf
 
     default = inspect.signature(EnlivyInvoiceStatusSensor.__init__).parameters["deferrable"].default
     assert default is conf.getboolean("operators", "default_deferrable", fallback=False)
