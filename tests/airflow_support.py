@@ -129,6 +129,17 @@ def extra_link(dag_run: Any, task_id: str, link: Any) -> str | None:
         return url
 
 
+def forked_worker_setup() -> None:
+    """Make a process forked from the test session able to run ``dag.test()`` itself."""
+    if AIRFLOW_3:
+        from airflow.sdk.execution_time.supervisor import in_process_api_server
+
+        # dag.test() talks to an in-process Execution API whose event loop runs in a thread of the process
+        # that created it; a forked child has no such thread, so it must build its own.
+        in_process_api_server.cache_clear()
+    # Airflow (2 and 3) resets the DB engine after a fork itself.
+
+
 def stored_trigger_kwargs(kwargs: dict[str, Any]) -> Any:
     """A trigger's kwargs after the trip through the trigger table, as the triggerer reads them back."""
     if AIRFLOW_3:
@@ -153,3 +164,68 @@ def fresh_secrets_masker() -> Any:
     masker.patterns = set()
     masker.replacer = None
     return redact
+
+
+def connection_form(conn_type: str) -> dict[str, Any]:
+    """The connection form Airflow's UI draws for ``conn_type``, read from the ProvidersManager as the UI
+    reads it: ``hook`` (class name), ``fields`` ({extra name: {label, required, description}}) and
+    ``behaviour`` (hidden_fields, relabeling, placeholders).
+
+    Airflow 3.2+ takes it from ``conn-fields``/``ui-field-behaviour`` in the provider info (JSON schemas);
+    Airflow 2 from the hook's ``get_connection_form_widgets``/``get_ui_field_behaviour`` (WTForms fields).
+    """
+    from airflow.providers_manager import ProvidersManager
+
+    manager = ProvidersManager()
+    prefix = f"extra__{conn_type}__"
+    widgets = {
+        key[len(prefix) :]: info.field
+        for key, info in manager.connection_form_widgets.items()
+        if key.startswith(prefix)
+    }
+    fields: dict[str, dict[str, Any]] = {}
+    if AIRFLOW_3:
+        from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+
+        hook = ProvidersManagerTaskRuntime().hooks[conn_type]
+        for name, field in widgets.items():
+            kinds = field["schema"]["type"]
+            fields[name] = {
+                "label": field["schema"]["title"],
+                "required": "null" not in kinds,
+                "description": field["description"],
+            }
+    else:
+        from wtforms.validators import InputRequired
+
+        hook = manager.hooks[conn_type]
+        for name, field in widgets.items():  # a wtforms UnboundField
+            validators = field.kwargs.get("validators") or []
+            fields[name] = {
+                "label": str(field.args[0]),
+                "required": any(isinstance(v, InputRequired) for v in validators),
+                "description": field.kwargs.get("description"),
+            }
+    assert hook is not None, conn_type
+    behaviour = {key.replace("-", "_"): value for key, value in manager.field_behaviours[conn_type].items()}
+    return {"hook": hook.hook_class_name, "fields": fields, "behaviour": behaviour}
+
+
+def deferral_timeout_kwargs() -> dict[str, Any]:
+    """The ``next_kwargs`` this Airflow's scheduler gives a deferred task whose deferral timed out (with
+    ``next_method="__fail__"``): Airflow 3 says "Trigger timeout", Airflow 2 "Trigger/execution timeout"."""
+    if AIRFLOW_3:
+        from airflow.models.trigger import TriggerFailureReason
+
+        return {"error": TriggerFailureReason.TRIGGER_TIMEOUT}
+    return {"error": "Trigger/execution timeout"}  # a literal in SchedulerJobRunner.check_trigger_timeouts
+
+
+def attach_filesystem(protocol: str, fs: Any) -> None:
+    """Register an fsspec filesystem for ``ObjectStoragePath`` (``airflow.sdk.io`` on 3, ``airflow.io.store``
+    on 2)."""
+    if AIRFLOW_3:
+        from airflow.sdk.io import attach
+    else:
+        from airflow.io.store import attach
+    attach(protocol, fs=fs)

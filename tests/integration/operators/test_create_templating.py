@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from airflow.providers.common.compat.sdk import task
+from airflow_support import extra_link
 from invoice_support import (
     CONSULTING,
     CUSTOMERS,
@@ -19,10 +20,10 @@ from invoice_support import (
     new_dag_id,
     result,
     run,
-    xcom,
 )
 
 from enlivy_provider.emulator import seed
+from enlivy_provider.links import EnlivyInvoiceLink
 from enlivy_provider.operators.invoices import EnlivyCreateInvoiceOperator
 
 
@@ -187,7 +188,7 @@ def test_summary_url_and_extra_link_come_from_app_url(enlivy_emulator: Any, conn
     assert states == {"create": "success"}
     summary = result(dag_run, "create")
     assert summary["url"] == f"https://app.example/o/{enlivy_emulator.org_id}/invoices/{summary['id']}"
-    assert xcom(dag_run, "create", "_link_EnlivyInvoiceLink") == summary["url"]  # the extra link's XCom
+    assert extra_link(dag_run, "create", EnlivyInvoiceLink()) == summary["url"]  # the UI's "Enlivy invoice"
     assert enlivy_emulator.token not in json.dumps(summary)
 
 
