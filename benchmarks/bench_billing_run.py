@@ -172,7 +172,7 @@ def main() -> None:
     (workdir / "empty-dags").mkdir()
     sys.path.insert(0, str(ROOT / "tests"))
     import pendulum
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models import DagBag
     from airflow.utils import db
     from airflow_support import run_dag  # tests/airflow_support.py: sync the DAG to the DB, then dag.test()
 

@@ -57,7 +57,7 @@ def warm_time(path: Path) -> float:
     if pid == 0:  # child
         code = 3
         try:
-            from airflow.dag_processing.dagbag import DagBag
+            from airflow.models import DagBag
 
             bag = DagBag(dag_folder=str(path))
             code = 0 if bag.dags and not bag.import_errors else 1
@@ -132,7 +132,7 @@ def main() -> None:
 
     # What the dag-processor has loaded before it parses a file: Airflow, the Task SDK, DagBag.
     import airflow.sdk  # noqa: F401
-    from airflow.dag_processing.dagbag import DagBag  # noqa: F401
+    from airflow.models import DagBag  # noqa: F401
 
     warm_time(empty)  # warm the page cache and the fork path
     warm = measure(files, args.warm_repeats, warm_time)

@@ -59,7 +59,7 @@ def main(dags_folder: Path) -> None:
         "without the [openlineage] extra the operators import (OpenLineage is not installed)",
     )
 
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models import DagBag
 
     bag = DagBag(dag_folder=str(dags_folder))
     check(not bag.import_errors, f"example DAGs parse ({sorted(bag.dag_ids)}; errors: {bag.import_errors})")

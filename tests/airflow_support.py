@@ -15,6 +15,15 @@ from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
 
 AIRFLOW_3 = AIRFLOW_V_3_0_PLUS
 
+#: Reasons of ``airflow3_only`` markers shared by several modules.
+NO_LOGICAL_DATE = (
+    "runs without a logical date (airflow dags trigger, the REST API) exist since Airflow 3; on Airflow 2 "
+    "every run has one, and those runs are tested as manual runs with a logical date"
+)
+REST_API_V2 = (
+    "Airflow 3's REST API (api/v2, FastAPI) answers here; Airflow 2's api/v1 is a Flask app with its own auth"
+)
+
 
 def sync_dag_to_db(dag: Any) -> None:
     """Write a DAG defined in a test module to the metadata DB, as the dag-processor would.
