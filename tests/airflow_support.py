@@ -98,7 +98,7 @@ def xcom_value(dag_run: Any, task_id: str, key: str, map_index: int = -1, *, mis
                 dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id, map_index=map_index, key=key
             )
             row = query.one_or_none() if missing_ok else query.one()
-            return None if row is None else XCom.deserialize_value(row)
+            return None if row is None else row.value  # deserialized on load (BaseXCom.init_on_load)
 
     from airflow.models.xcom import XComModel
 
@@ -115,6 +115,19 @@ def xcom_value(dag_run: Any, task_id: str, key: str, map_index: int = -1, *, mis
         from airflow.utils.json import XComDecoder
 
         return json.loads(json.dumps(row.value), cls=XComDecoder)
+
+
+def all_xcoms(dag_run: Any) -> list[tuple[str, str, Any]]:
+    """(task_id, key, value) of every XCom of the run, values as the metadata DB holds them."""
+    from airflow.utils.session import create_session
+
+    if AIRFLOW_3:
+        from airflow.models.xcom import XComModel as model
+    else:
+        from airflow.models.xcom import XCom as model
+    with create_session() as session:
+        rows = session.query(model).filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id).all()
+        return [(row.task_id, row.key, row.value) for row in rows]
 
 
 def extra_link(dag_run: Any, task_id: str, link: Any) -> str | None:
@@ -238,3 +251,9 @@ def attach_filesystem(protocol: str, fs: Any) -> None:
     else:
         from airflow.io.store import attach
     attach(protocol, fs=fs)
+
+
+def task_log(capfd: Any, caplog: Any) -> str:
+    """Everything the tasks of a ``dag.test()`` logged so far: Airflow 3's Task SDK writes the task log to the
+    process's stdout (structlog), Airflow 2 logs through the ``logging`` module, which pytest's ``caplog`` holds."""
+    return "\n".join([*capfd.readouterr(), caplog.text])
