@@ -15,10 +15,10 @@ from typing import Any
 from airflow.providers.common.compat.sdk import mask_secret
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
 
-try:
-    # The Task SDK's timetables (3.2+) describe the schedule; Airflow core's twins hold the rules.
+if AIRFLOW_V_3_0_PLUS:
+    # The Task SDK's timetables describe the schedule; Airflow core's twins hold the rules (core_timetable).
     from airflow.sdk import CronDataIntervalTimetable, CronTriggerTimetable
-except ImportError:  # Airflow 2, and a 3.x whose Task SDK has no timetables yet: core's
+else:
     from airflow.timetables.interval import CronDataIntervalTimetable  # type: ignore[assignment,no-redef]
     from airflow.timetables.trigger import CronTriggerTimetable  # type: ignore[assignment,no-redef]
 
@@ -35,14 +35,14 @@ __all__ = [
 async def amask_secret(secret: str) -> None:
     """Register a secret with the masker from async code (a trigger, an async hook read).
 
-    Airflow 3.2+ has an async variant: the sync one would block the event loop on a call to the supervisor.
-    Before 3.2 there is none, and on Airflow 2 the masker is in-process, so the sync call is safe.
+    Airflow 3 has an async variant: the sync one would block the event loop on a call to the supervisor. On
+    Airflow 2 the masker is in-process, so the sync call is safe.
     """
-    try:
-        from airflow.sdk.log import amask_secret as sdk_amask_secret
-    except ImportError:
+    if not AIRFLOW_V_3_0_PLUS:
         mask_secret(secret)
         return
+    from airflow.sdk.log import amask_secret as sdk_amask_secret
+
     await sdk_amask_secret(secret)
 
 

@@ -1,6 +1,6 @@
 """What Airflow's ProvidersManager reads from the ``apache_airflow_provider`` entry point.
 
-Connection form metadata (``conn-fields`` / ``ui-field-behaviour``) is declared here, as Airflow 3.2+ reads it,
+Connection form metadata (``conn-fields`` / ``ui-field-behaviour``) is declared here, as Airflow 3 reads it,
 so the UI can draw the Enlivy connection form without importing the hook. Airflow 2 asks the hook instead
 (``EnlivyHook.get_connection_form_widgets``/``get_ui_field_behaviour``), which builds its answer from the same
 declarations.

@@ -47,14 +47,14 @@ def airflow_cli(*args: str) -> str:
 def create_scheduled_run(dag: Any, interval_start: datetime) -> str:
     """The scheduled run whose data interval starts at ``interval_start``, created as the scheduler does;
     returns its run_id."""
+    sync_dag_to_db(dag)
+    if not AIRFLOW_3:
+        return _create_scheduled_run_airflow2(dag, interval_start)
     from airflow.models.dagbag import DBDagBag
     from airflow.utils.session import create_session
     from airflow.utils.state import DagRunState
     from airflow.utils.types import DagRunTriggeredByType, DagRunType
 
-    sync_dag_to_db(dag)
-    if not AIRFLOW_3:
-        return _create_scheduled_run_airflow2(dag, interval_start)
     with create_session() as session:
         serdag = DBDagBag().get_latest_version_of_dag(dag.dag_id, session=session)
         assert serdag is not None

@@ -257,3 +257,29 @@ def task_log(capfd: Any, caplog: Any) -> str:
     """Everything the tasks of a ``dag.test()`` logged so far: Airflow 3's Task SDK writes the task log to the
     process's stdout (structlog), Airflow 2 logs through the ``logging`` module, which pytest's ``caplog`` holds."""
     return "\n".join([*capfd.readouterr(), caplog.text])
+
+
+def scheduler_components(api_port: int) -> tuple[list[str], dict[str, str]]:
+    """The ``airflow`` commands of a real deployment on SQLite, and the settings they need beyond the common
+    ones (tests/e2e).
+
+    Airflow 3: api-server (task processes talk to its Execution API), scheduler, dag-processor, triggerer,
+    with the LocalExecutor. Airflow 2: scheduler (which parses the DAG folder itself) and triggerer, with the
+    SequentialExecutor, the only one Airflow 2 runs on SQLite; task processes use the metadata DB directly.
+    """
+    if not AIRFLOW_3:
+        return ["scheduler", "triggerer"], {"AIRFLOW__CORE__EXECUTOR": "SequentialExecutor"}
+    return ["api-server", "scheduler", "dag-processor", "triggerer"], {
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(api_port),
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__API_AUTH__JWT_SECRET": "e2e-test-secret-not-for-production-" + "x" * 64,
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        # On a loaded machine the api-server has answered a task's state PATCH after 11.7 s: the default
+        # client timeout (5 s) failed the task and its retry delay (minutes) outlived the deadline.
+        "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
+        "AIRFLOW__WORKERS__EXECUTION_API_RETRIES": "10",
+    }

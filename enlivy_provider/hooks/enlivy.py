@@ -235,7 +235,7 @@ class EnlivyHook(BaseHook):
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
-        """The connection form's extra fields for Airflow 2 (3.2+ reads ``conn-fields`` from the provider
+        """The connection form's extra fields for Airflow 2 (Airflow 3 reads ``conn-fields`` from the provider
         info and never calls this)."""
         from enlivy_provider.compat import connection_form_widgets
         from enlivy_provider.get_provider_info import ENLIVY_CONN_FIELDS

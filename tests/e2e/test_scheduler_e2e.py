@@ -1,7 +1,8 @@
-"""The billing DAG under a real Airflow: scheduler, dag-processor, triggerer and api-server as processes.
+"""The billing DAG under a real Airflow: the scheduler, the triggerer and the rest as separate processes.
 
-LocalExecutor on SQLite (Airflow 3 runs that combination; the api-server is needed because task processes
-talk to the Execution API). The DAG is unpaused at creation, so the scheduler itself creates the run for
+Airflow 3: LocalExecutor on SQLite, with the api-server (task processes talk to the Execution API) and a
+dag-processor; Airflow 2: the SequentialExecutor (the one it runs on SQLite), the scheduler parsing the DAGs.
+The DAG is unpaused at creation, so the scheduler itself creates the run for
 the last complete month; the emulator pays the invoices some seconds after they are issued, long enough
 for the sensor to defer, so the triggerer does the waiting. Bounded in time; the processes are always killed.
 """
@@ -23,6 +24,7 @@ from urllib.parse import parse_qsl
 
 import pendulum
 import pytest
+from airflow_support import scheduler_components
 
 from enlivy_provider.testing import free_port
 
@@ -34,34 +36,23 @@ AUTO_PAY_AFTER_S = 12.0
 Started = tuple[Path, dict[str, Path]]  # AIRFLOW_HOME and the log file of each component
 
 
-def _env(home: Path, dags: Path, api_port: int, emulator: Any) -> dict[str, str]:
+def _env(home: Path, dags: Path, settings: dict[str, str], emulator: Any) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
     env.update(
         {
             "AIRFLOW_HOME": str(home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__API__PORT": str(api_port),
-            "AIRFLOW__API__WORKERS": "1",
-            "AIRFLOW__API_AUTH__JWT_SECRET": "e2e-test-secret-not-for-production-" + "x" * 64,
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
             "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
-            # On a loaded machine the api-server has answered a task's state PATCH after 11.7 s: the default
-            # client timeout (5 s) failed the task and its retry delay (minutes) outlived the deadline.
-            "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
-            "AIRFLOW__WORKERS__EXECUTION_API_RETRIES": "10",
             "AIRFLOW_CONN_ENLIVY_DEFAULT": emulator.connection_json(),
             "ENLIVY_PAYMENT_POKE_SECONDS": "2",
             "ENLIVY_PAYMENT_TIMEOUT_SECONDS": "90",
             "ENLIVY_REPORT_DIR": str(home / "reports"),
+            **settings,  # the executor and the components' own settings, by Airflow version
         }
     )
     return env
@@ -78,8 +69,8 @@ def _copy_billing_dag(dags: Path) -> None:
 def start_airflow(
     tmp_path: Path, enlivy_emulator: Any
 ) -> Iterator[Callable[[Callable[[Path], None]], Started]]:
-    """start_airflow(fill_dags) -> (home, logs): fill a DAG folder, then start api-server, scheduler,
-    dag-processor and triggerer in their own AIRFLOW_HOME; they are killed after the test."""
+    """start_airflow(fill_dags) -> (home, logs): fill a DAG folder, then start Airflow's components
+    (airflow_support.scheduler_components) in their own AIRFLOW_HOME; they are killed after the test."""
     processes: list[subprocess.Popen[bytes]] = []
 
     def start(fill_dags: Callable[[Path], None]) -> Started:
@@ -87,7 +78,10 @@ def start_airflow(
         for path in (home, logs, dags):
             path.mkdir()
         fill_dags(dags)
-        env = _env(home, dags, free_port(), enlivy_emulator)
+        components, settings = scheduler_components(
+            api_port=free_port(), log_ports=(free_port(), free_port())
+        )
+        env = _env(home, dags, settings, enlivy_emulator)
         airflow = [sys.executable, "-m", "airflow"]
 
         migrate = subprocess.run(
@@ -96,7 +90,7 @@ def start_airflow(
         assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]
 
         log_files: dict[str, Path] = {}
-        for component in ("api-server", "scheduler", "dag-processor", "triggerer"):
+        for component in components:
             log_files[component] = logs / f"{component}.log"
             with log_files[component].open("wb") as out:
                 processes.append(
