@@ -109,7 +109,8 @@ def _csv_rows(url: str) -> Iterator[dict[str, str]]:
     from airflow.providers.common.compat.sdk import ObjectStoragePath
 
     with ObjectStoragePath(url).open("r", encoding="utf-8", newline="") as handle:
-        yield from csv.DictReader(handle)
+        # Lines through readline: Airflow 2's ObjectStoragePath hands out a wrapper that cannot be iterated.
+        yield from csv.DictReader(iter(handle.readline, ""))
 
 
 # ----------------------------------------------------------------------------------------------- the report
@@ -269,7 +270,7 @@ class EnlivyReconcileInvoicesOperator(BaseOperator, EnlivyLineageMixin):
             issued_from=window[0].isoformat(),
             issued_to=window[1].isoformat(),
         )
-        self._log(summary)
+        self._log_summary(summary)
         self._record_lineage(report, summary["report_rows"])
         failed = failed_categories(summary["counts"], fail_on)
         summary["failed_on"] = failed
@@ -372,7 +373,7 @@ class EnlivyReconcileInvoicesOperator(BaseOperator, EnlivyLineageMixin):
         columns = dict.fromkeys(REPORT_COLUMNS, "string") if str(report).lower().endswith(".csv") else {}
         self.record_lineage(inputs, [file_dataset(str(report), rows, columns)])
 
-    def _log(self, summary: Mapping[str, Any]) -> None:
+    def _log_summary(self, summary: Mapping[str, Any]) -> None:
         counts = ", ".join(f"{category} {n}" for category, n in summary["counts"].items())
         self.log.info(
             "Reconciled %d expected billings against %d invoices (%d in scope): %s",
