@@ -259,7 +259,7 @@ def task_log(capfd: Any, caplog: Any) -> str:
     return "\n".join([*capfd.readouterr(), caplog.text])
 
 
-def scheduler_components(api_port: int) -> tuple[list[str], dict[str, str]]:
+def scheduler_components(api_port: int, log_ports: tuple[int, int]) -> tuple[list[str], dict[str, str]]:
     """The ``airflow`` commands of a real deployment on SQLite, and the settings they need beyond the common
     ones (tests/e2e).
 
@@ -267,9 +267,23 @@ def scheduler_components(api_port: int) -> tuple[list[str], dict[str, str]]:
     with the LocalExecutor. Airflow 2: scheduler (which parses the DAG folder itself) and triggerer, with the
     SequentialExecutor, the only one Airflow 2 runs on SQLite; task processes use the metadata DB directly.
     """
+    import os
+    import sys
+
+    common = {
+        # The log servers of the task runner and the triggerer, off the default ports other runs may hold.
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(log_ports[0]),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(log_ports[1]),
+    }
     if not AIRFLOW_3:
-        return ["scheduler", "triggerer"], {"AIRFLOW__CORE__EXECUTOR": "SequentialExecutor"}
+        return ["scheduler", "triggerer"], {
+            **common,
+            "AIRFLOW__CORE__EXECUTOR": "SequentialExecutor",
+            # The executor starts each task as an `airflow tasks run` command: this virtualenv's.
+            "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]),
+        }
     return ["api-server", "scheduler", "dag-processor", "triggerer"], {
+        **common,
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
