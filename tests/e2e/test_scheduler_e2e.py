@@ -2,9 +2,9 @@
 
 Airflow 3: LocalExecutor on SQLite, with the api-server (task processes talk to the Execution API) and a
 dag-processor; Airflow 2: the SequentialExecutor (the one it runs on SQLite), the scheduler parsing the DAGs.
-The DAG is unpaused at creation, so the scheduler itself creates the run for
-the last complete month; the emulator pays the invoices some seconds after they are issued, long enough
-for the sensor to defer, so the triggerer does the waiting. Bounded in time; the processes are always killed.
+The DAG is unpaused at creation, so the scheduler itself creates the run for the last complete month; the
+emulator pays the invoices some seconds after they are issued, long enough for the sensor to defer, so the
+triggerer does the waiting. Bounded in time; the processes are always killed.
 """
 
 from __future__ import annotations
@@ -191,7 +191,7 @@ def test_scheduler_runs_billing_dag_with_deferred_payment_wait(
 SHARED_DAG_ID = "enlivy_shared_poller_e2e"
 SHARED_DAG = """
 import pendulum
-from airflow.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG
 
 from enlivy_provider.sensors.invoice_status import EnlivyInvoiceStatusSensor
 
