@@ -68,8 +68,9 @@ def mapped_variant_dag() -> Any:
 
     import billing_data  # dags/ is on sys.path (main), as Airflow puts the dags folder there
     import pendulum
-    from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
+    from airflow.providers.common.compat.sdk import DAG, Param, task
 
+    from enlivy_provider.compat import CronDataIntervalTimetable
     from enlivy_provider.operators.invoices import EnlivyCreateInvoiceOperator
     from enlivy_provider.sensors.invoice_status import EnlivyInvoiceStatusSensor
 
@@ -169,7 +170,7 @@ def main() -> None:
     sys.path.insert(0, str(ROOT / "tests"))
     sys.path.insert(0, str(DAGS_DIR))  # as Airflow does: the DAG files import dags/billing_data.py
     import pendulum
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models import DagBag
     from airflow.utils import db
     from airflow_support import run_dag  # tests/airflow_support.py: sync the DAG to the DB, then dag.test()
 

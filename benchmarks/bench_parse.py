@@ -30,7 +30,7 @@ DAGS_DIR = ROOT / "dags"
 TARGET = 1.5
 EMPTY_DAG = '''"""An empty DAG: the baseline."""
 
-from airflow.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG
 
 with DAG(dag_id="empty_baseline", schedule=None):
     pass
@@ -134,7 +134,7 @@ def main() -> None:
 
     # What the dag-processor has loaded before it parses a file: Airflow, the Task SDK, DagBag.
     import airflow.sdk  # noqa: F401
-    from airflow.dag_processing.dagbag import DagBag  # noqa: F401
+    from airflow.models import DagBag  # noqa: F401
 
     warm_time(empty)  # warm the page cache and the fork path
     warm = measure(files, args.warm_repeats, warm_time)

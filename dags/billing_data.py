@@ -166,7 +166,7 @@ def expected_billings(previews: list[dict[str, Any]], period: dict[str, str]) ->
 def data_params() -> dict[str, Any]:
     """The params both DAGs take to find their data and reports: what the month-end DAG expects must come
     from the files the billing DAG billed from."""
-    from airflow.sdk import Param
+    from airflow.providers.common.compat.sdk import Param
 
     return {
         "customers_file": Param(

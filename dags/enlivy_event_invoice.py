@@ -24,7 +24,7 @@ import os
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Param, task
+from airflow.providers.common.compat.sdk import DAG, Param, task
 
 from enlivy_provider.operators.invoices import EnlivyCreateInvoiceOperator
 from enlivy_provider.sensors.invoice_status import EnlivyInvoiceStatusSensor
@@ -140,7 +140,7 @@ with DAG(
         """E-mail the invoice, at most once per event; returns ``{"invoice_id", "email"}`` where ``email`` is
         ``sent``, ``already_sent`` (an earlier run sent it; the server replayed that answer) or ``not_needed``
         (this run found the invoice, already past ``pending``: e-mailed, paid...)."""
-        from airflow.sdk.exceptions import AirflowSkipException
+        from airflow.providers.common.compat.sdk import AirflowSkipException
 
         from enlivy_provider.hooks.enlivy import EnlivyHook
 

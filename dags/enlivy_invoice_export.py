@@ -24,8 +24,9 @@ from __future__ import annotations
 import os
 
 import pendulum
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param
+from airflow.providers.common.compat.sdk import DAG, Param
 
+from enlivy_provider.compat import CronDataIntervalTimetable
 from enlivy_provider.operators.export import EnlivyExportInvoicesOperator
 
 DESTINATION_VARIABLE = "enlivy_export_destination"

@@ -30,10 +30,11 @@ from __future__ import annotations
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, CronDataIntervalTimetable, task
+from airflow.providers.common.compat.sdk import DAG, task
 from billing_data import BILLING_KEY, INVOICES_TEMPLATE, TIMEZONE, data_params
 from month_end_rules import DUNNING_STEPS
 
+from enlivy_provider.compat import CronDataIntervalTimetable
 from enlivy_provider.operators.charge import EnlivyChargeInvoiceOperator
 from enlivy_provider.operators.invoices import EnlivyCreateInvoicesOperator
 from enlivy_provider.operators.reconcile import EnlivyReconcileInvoicesOperator
@@ -58,7 +59,7 @@ with DAG(
     @task
     def collect_usage(params: dict[str, Any], **context: Any) -> dict[str, Any]:
         """The month this run closes, its priced accounts (the billing template reads them), the report URLs."""
-        from airflow.sdk.exceptions import AirflowFailException
+        from airflow.providers.common.compat.sdk import AirflowFailException
         from billing_data import priced_accounts, report_url
         from month_end_rules import billed_month
 
@@ -152,8 +153,7 @@ with DAG(
     @task(trigger_rule="all_done", retries=0)
     def summary(**context: Any) -> dict[str, Any]:
         """What the run found and did, as a table (log and file); fails the run if a task before it failed."""
-        from airflow.sdk import ObjectStoragePath
-        from airflow.sdk.exceptions import AirflowFailException
+        from airflow.providers.common.compat.sdk import AirflowFailException, ObjectStoragePath
         from month_end_rules import (
             ACTION_TASKS,
             SUMMARY_COLUMNS,

@@ -37,7 +37,7 @@ import os
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
+from airflow.providers.common.compat.sdk import DAG, Param, task
 from billing_data import (
     BILLING_KEY,
     INVOICES_TEMPLATE,
@@ -50,6 +50,7 @@ from billing_data import (
     report_dir,
 )
 
+from enlivy_provider.compat import CronDataIntervalTimetable
 from enlivy_provider.operators.invoices import EnlivyCreateInvoicesOperator
 from enlivy_provider.sensors.invoice_status import EnlivyInvoiceStatusSensor
 from enlivy_provider.text_table import format_table
@@ -111,7 +112,7 @@ with DAG(
     @task
     def collect_usage(params: dict[str, Any], **context: Any) -> dict:
         """Customers + plans + the period's usage -> priced accounts for the invoice template."""
-        from airflow.sdk.exceptions import AirflowFailException
+        from airflow.providers.common.compat.sdk import AirflowFailException
 
         from enlivy_provider.run_dates import run_data_interval
 
@@ -163,7 +164,7 @@ with DAG(
         """Write the dry run's invoices (lines and totals) as JSON and a readable table; fail if any is invalid."""
         import json
 
-        from airflow.sdk.exceptions import AirflowFailException
+        from airflow.providers.common.compat.sdk import AirflowFailException
 
         usage = context["ti"].xcom_pull(task_ids="collect_usage")
         period = usage["period"]

@@ -1,7 +1,9 @@
 """What Airflow's ProvidersManager reads from the ``apache_airflow_provider`` entry point.
 
-Connection form metadata (``conn-fields`` / ``ui-field-behaviour``) is declared here, as Airflow 3.3 reads it,
-so the UI can draw the Enlivy connection form without importing the hook.
+Connection form metadata (``conn-fields`` / ``ui-field-behaviour``) is declared here, as Airflow 3 reads it,
+so the UI can draw the Enlivy connection form without importing the hook. Airflow 2 asks the hook instead
+(``EnlivyHook.get_connection_form_widgets``/``get_ui_field_behaviour``), which builds its answer from the same
+declarations.
 """
 
 from __future__ import annotations
@@ -62,6 +64,16 @@ ENLIVY_CONN_FIELDS: dict[str, Any] = {
     ),
 }
 
+ENLIVY_UI_FIELD_BEHAVIOUR: dict[str, Any] = {
+    "hidden-fields": ["schema", "port", "extra"],
+    "relabeling": {"host": "API base URL", "password": "API token", "login": "Login email"},
+    "placeholders": {
+        "host": "https://api.enlivy.com",
+        "password": "1|abc... (or the account password when auth is login)",
+        "login": "only when auth is login",
+    },
+}
+
 
 def get_provider_info() -> dict[str, Any]:
     return {
@@ -107,15 +119,7 @@ def get_provider_info() -> dict[str, Any]:
                 "hook-class-name": "enlivy_provider.hooks.enlivy.EnlivyHook",
                 "hook-name": "Enlivy",
                 "conn-fields": ENLIVY_CONN_FIELDS,
-                "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port", "extra"],
-                    "relabeling": {"host": "API base URL", "password": "API token", "login": "Login email"},
-                    "placeholders": {
-                        "host": "https://api.enlivy.com",
-                        "password": "1|abc... (or the account password when auth is login)",
-                        "login": "only when auth is login",
-                    },
-                },
+                "ui-field-behaviour": ENLIVY_UI_FIELD_BEHAVIOUR,
             }
         ],
     }

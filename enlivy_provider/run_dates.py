@@ -14,6 +14,7 @@
   a manual run with that logical date). A run triggered on 3 November of a monthly DAG covers October.
 
 Nothing here talks to Enlivy or imports Airflow's core at module level: DAG files may import it.
+The timetable's zone and rules are read through :mod:`enlivy_provider.compat` (Airflow 2 keeps them elsewhere).
 """
 
 from __future__ import annotations
@@ -23,13 +24,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from enlivy_provider.compat import core_timetable, timetable_timezone
+
 Interval = tuple[dt.datetime, dt.datetime]
 
 
 def schedule_timezone(dag: Any) -> dt.tzinfo | None:
     """The time zone the DAG's schedule counts days in: the cron timetable's own zone when it has one
     (``CronDataIntervalTimetable(..., timezone="Europe/Berlin")`` with a UTC start_date), else the DAG's."""
-    zone = getattr(getattr(dag, "timetable", None), "timezone", None) or getattr(dag, "timezone", None)
+    zone = timetable_timezone(getattr(dag, "timetable", None)) or getattr(dag, "timezone", None)
     if isinstance(zone, str):
         import pendulum
 
@@ -65,15 +68,9 @@ def infer_interval(dag: Any, run_after: dt.datetime) -> Interval | None:
     import pendulum
 
     timetable = getattr(dag, "timetable", None)
+    timetable = core_timetable(timetable) if timetable is not None else None
     if timetable is None:
         return None
-    if not hasattr(timetable, "infer_manual_data_interval"):
-        # The Task SDK's timetables only describe the schedule; the rules live in Airflow core's twins.
-        try:
-            from airflow.serialization.encoders import coerce_to_core_timetable
-        except ImportError:  # a worker with the Task SDK only
-            return None
-        timetable = coerce_to_core_timetable(timetable)
     interval = timetable.infer_manual_data_interval(run_after=pendulum.instance(_aware(run_after)))
     return _aware(interval.start), _aware(interval.end)
 

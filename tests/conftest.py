@@ -35,3 +35,24 @@ def airflow_db() -> Iterator[Path]:
 
     db.initdb()
     yield _SESSION_DIR / "airflow"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "airflow3_only(reason): the test exercises something Airflow 2 does not have; on Airflow 2 it is "
+        "reported as skipped with the reason (never skipped silently)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    from airflow_support import AIRFLOW_3
+
+    if AIRFLOW_3:
+        return
+    for item in items:
+        marker = item.get_closest_marker("airflow3_only")
+        if marker is not None:
+            reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "")
+            assert reason, f"{item.nodeid}: airflow3_only needs a reason"
+            item.add_marker(pytest.mark.skip(reason=f"Airflow 3 only: {reason}"))

@@ -20,7 +20,7 @@ from enlivy_provider.emulator.body import BodyLimitMiddleware
 from enlivy_provider.emulator.catalog_routes import catalog_router
 from enlivy_provider.emulator.common import ApiError, route_not_found
 from enlivy_provider.emulator.event_routes import event_admin_router, event_router
-from enlivy_provider.emulator.faults import ASGIApp, ChaosMiddleware
+from enlivy_provider.emulator.faults import ASGIApp, ChaosMiddleware, flat_routes
 from enlivy_provider.emulator.idempotency import IdempotencyMiddleware
 from enlivy_provider.emulator.invoice_page import page_router
 from enlivy_provider.emulator.invoice_routes import invoice_router
@@ -62,19 +62,23 @@ def create_app(state: EmulatorState) -> ASGIApp:
     async def server_error(request: Request, exc: Exception) -> Response:
         return json_response({"message": f"Server Error: {type(exc).__name__}: {exc}"}, 500)
 
-    app.include_router(admin_router)
-    app.include_router(page_router)
-    app.include_router(action_admin_router)
-    app.include_router(event_admin_router)
-    app.include_router(event_router)
-    # Before invoice_router: /invoices/event-trails etc. must not be taken for GET /invoices/{id}.
-    app.include_router(log_router)
-    app.include_router(action_router)
-    app.include_router(tag_router)
-    app.include_router(invoice_router)
-    app.include_router(catalog_router)
+    # log_router before invoice_router: /invoices/event-trails etc. must not be taken for GET /invoices/{id}.
+    routers = (
+        admin_router,
+        page_router,
+        action_admin_router,
+        event_admin_router,
+        event_router,
+        log_router,
+        action_router,
+        tag_router,
+        invoice_router,
+        catalog_router,
+    )
+    for router in routers:
+        app.include_router(router)
     return ChaosMiddleware(
         BodyLimitMiddleware(IdempotencyMiddleware(app, state.store, lambda: state.config.replay_header)),
-        app,
+        flat_routes(routers),
         state,
     )

@@ -18,18 +18,18 @@ import itertools
 import math
 import threading
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match
 
 from enlivy_provider.emulator.common import new_id
 from enlivy_provider.emulator.jsonio import dumps
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
+    from fastapi import APIRouter
 
     from enlivy_provider.emulator.state import EmulatorState
 
@@ -240,16 +240,30 @@ def decoded_query(scope: Scope) -> str:
     return unquote_plus(bytes(scope.get("query_string", b"")).decode("latin-1"))
 
 
-def route_template(app: FastAPI, scope: Scope) -> str:
-    """The FastAPI path template that serves this request (the raw path when none does)."""
+def route_template(routes: Sequence[BaseRoute], scope: Scope) -> str:
+    """The path template of the route that serves this request (the raw path when none does).
+
+    ``routes`` is a flat list of the app's routes (:func:`flat_routes`): each is matched on its own with
+    Starlette's ``Route.matches``.
+    """
     partial = None
-    for route in app.router.routes:
+    for route in routes:
         match, _ = route.matches(scope)
         if match == Match.FULL:
             return str(getattr(route, "path", scope["path"]))
         if match == Match.PARTIAL and partial is None:
             partial = str(getattr(route, "path", scope["path"]))
     return partial or str(scope["path"])
+
+
+def flat_routes(routers: Sequence[APIRouter]) -> list[BaseRoute]:
+    """The routes of ``routers`` (the app includes them without a prefix), in inclusion order.
+
+    Not ``app.router.routes``: FastAPI 0.136 copies an included router's routes into it, 0.165 and later
+    keep one wrapper per included router there, without a ``path`` (counters went by raw paths).
+    The app's own routes (its docs pages) are under the admin prefix, which is not counted.
+    """
+    return [route for router in routers for route in router.routes]
 
 
 class Barriers:
@@ -276,9 +290,9 @@ class Barriers:
 
 
 class ChaosMiddleware:
-    def __init__(self, inner: ASGIApp, app: FastAPI, state: EmulatorState) -> None:
+    def __init__(self, inner: ASGIApp, routes: Sequence[BaseRoute], state: EmulatorState) -> None:
         self.inner = inner
-        self.app = app
+        self.routes = routes
         self.state = state
         self.barriers = Barriers()
 
@@ -287,7 +301,7 @@ class ChaosMiddleware:
             await self.inner(scope, receive, send)
             return
         self.state.counters.hit(
-            scope["method"], route_template(self.app, scope), scope["path"], decoded_query(scope)
+            scope["method"], route_template(self.routes, scope), scope["path"], decoded_query(scope)
         )
         try:
             await self._handle(scope, receive, send)

@@ -14,13 +14,15 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
-from airflow.sdk import BaseHook
+from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
+from airflow.providers.common.compat.sdk import BaseHook
 
 from enlivy_provider.client import AsyncEnlivyClient, EnlivyClient, EnlivyError
 from enlivy_provider.client.core import DEFAULT_BASE_URL, redact, secret_forms
+from enlivy_provider.compat import amask_secret
 
 if TYPE_CHECKING:
-    from airflow.sdk import Connection
+    from airflow.providers.common.compat.sdk import Connection
 
 # Without an ``app_url`` extra, the extra link of a connection to the Enlivy API itself goes to the web app.
 ENLIVY_API_HOST = "api.enlivy.com"
@@ -36,7 +38,7 @@ def _mask(secret: str | None) -> None:
     """Register a credential with Airflow's secrets masker: whole, and a token's secret part after ``N|``
     on its own (a server may echo just that part)."""
     if secret:
-        from airflow.sdk.log import mask_secret
+        from airflow.providers.common.compat.sdk import mask_secret
 
         for form in secret_forms(secret):
             mask_secret(form)
@@ -45,12 +47,6 @@ def _mask(secret: str | None) -> None:
 async def _amask(secret: str | None) -> None:
     if not secret:
         return
-    try:
-        from airflow.sdk.log import amask_secret
-    except ImportError:  # Airflow < 3.2: only the sync variant exists
-        _mask(secret)
-        return
-    # The sync mask_secret would talk to the supervisor with a blocking send from the event loop.
     for form in secret_forms(secret):
         await amask_secret(form)
 
@@ -183,10 +179,11 @@ class EnlivyHook(BaseHook):
     async def _aconnection(self) -> tuple[Connection, dict[str, Any]]:
         """The connection, read without blocking the event loop (triggers run in the triggerer's loop)."""
         if self._conn is None:
-            conn = await self.aget_connection(self.enlivy_conn_id)
+            # common-compat picks the read that does not block the loop on this Airflow (2.11 has no
+            # aget_connection; before 3.3.2 the async read masks with a blocking call).
+            conn = await get_async_connection(self.enlivy_conn_id, hook=self)
             await _amask(conn.password)
-            aextra = getattr(conn, "aextra_dejson", None)
-            self._extra = dict(await aextra()) if aextra is not None else dict(conn.extra_dejson)
+            self._extra = dict(await get_async_extra_dejson(conn))
             self._conn = conn
         return self._conn, self._extra
 
@@ -235,6 +232,23 @@ class EnlivyHook(BaseHook):
             self._async_client = None
 
     # -- Airflow integration --------------------------------------------------------------------------
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """The connection form's extra fields for Airflow 2 (Airflow 3 reads ``conn-fields`` from the provider
+        info and never calls this)."""
+        from enlivy_provider.compat import connection_form_widgets
+        from enlivy_provider.get_provider_info import ENLIVY_CONN_FIELDS
+
+        return connection_form_widgets(ENLIVY_CONN_FIELDS)
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Hidden fields, labels and placeholders of the connection form, for Airflow 2 (as above)."""
+        from enlivy_provider.compat import ui_field_behaviour
+        from enlivy_provider.get_provider_info import ENLIVY_UI_FIELD_BEHAVIOUR
+
+        return ui_field_behaviour(ENLIVY_UI_FIELD_BEHAVIOUR)
 
     def test_connection(self) -> tuple[bool, str]:
         """(True, "Connected to organization <name>") or (False, reason) — the reason never holds secrets."""

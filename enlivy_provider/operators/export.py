@@ -26,13 +26,12 @@ from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, BaseOperator
 
 from enlivy_provider.lineage import EnlivyLineageMixin, file_dataset, invoices_dataset, typed_columns
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context, ObjectStoragePath
+    from airflow.providers.common.compat.sdk import Context, ObjectStoragePath
 
     from enlivy_provider.client import EnlivyClient
     from enlivy_provider.hooks.enlivy import EnlivyHook
@@ -504,7 +503,7 @@ class EnlivyExportInvoicesOperator(BaseOperator, EnlivyLineageMixin):
         self.enlivy_conn_id = enlivy_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow.sdk import ObjectStoragePath
+        from airflow.providers.common.compat.sdk import ObjectStoragePath
 
         from enlivy_provider.client import EnlivyAPIError, EnlivyInvalidRequestError
         from enlivy_provider.hooks.enlivy import EnlivyHook

@@ -20,7 +20,7 @@ from enlivy_provider.invoices.idempotency import key_from_context
 from enlivy_provider.operators.invoices import _EnlivyInvoiceOperator, enlivy_errors
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.providers.common.compat.sdk import Context
 
     from enlivy_provider.client import EnlivyClient
 
@@ -145,7 +145,7 @@ class EnlivyOperator(_EnlivyInvoiceOperator):
         return response.data
 
     def _write_lines(self, records: Iterator[dict[str, Any]]) -> dict[str, Any]:
-        from airflow.sdk import ObjectStoragePath
+        from airflow.providers.common.compat.sdk import ObjectStoragePath
 
         from enlivy_provider.client import dumps_json
 

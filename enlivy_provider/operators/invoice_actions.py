@@ -10,7 +10,7 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
 from enlivy_provider.invoices.actions import (
     ERROR,
@@ -24,7 +24,7 @@ from enlivy_provider.invoices.errors import ValidationIssue, raise_if_issues
 from enlivy_provider.operators.invoices import _EnlivyInvoiceOperator, enlivy_errors
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.providers.common.compat.sdk import Context
 
     from enlivy_provider.client import EnlivyClient
 

@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import jinja2
-from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, BaseOperator
 
 from enlivy_provider.invoices.billing_identity import (
     Billing,
@@ -63,7 +62,7 @@ from enlivy_provider.links import EnlivyInvoiceLink
 from enlivy_provider.run_dates import RunInfo
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.providers.common.compat.sdk import Context
 
     from enlivy_provider.client import EnlivyClient
     from enlivy_provider.hooks.enlivy import EnlivyHook

@@ -17,8 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperator
 
 from enlivy_provider.invoices.billing_identity import check_billing_key
 from enlivy_provider.invoices.billing_period import BillingPeriod, parse_billing_period, parse_date
@@ -39,7 +38,7 @@ from enlivy_provider.lineage import EnlivyLineageMixin, file_dataset, invoices_d
 from enlivy_provider.text_table import format_table
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context, ObjectStoragePath
+    from airflow.providers.common.compat.sdk import Context, ObjectStoragePath
 
     from enlivy_provider.client import EnlivyClient
 
@@ -91,7 +90,7 @@ def load_expected_rows(source: Any) -> Iterable[Any]:
 def _read_file(url: str) -> Iterable[Any]:
     if url.lower().endswith(".csv"):
         return _csv_rows(url)
-    from airflow.sdk import ObjectStoragePath
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
 
     with ObjectStoragePath(url).open("r", encoding="utf-8") as handle:
         text = handle.read()
@@ -107,10 +106,11 @@ def _read_file(url: str) -> Iterable[Any]:
 
 def _csv_rows(url: str) -> Iterator[dict[str, str]]:
     """Row by row: only the parsed billings are kept, not the file's text or its row dicts."""
-    from airflow.sdk import ObjectStoragePath
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
 
     with ObjectStoragePath(url).open("r", encoding="utf-8", newline="") as handle:
-        yield from csv.DictReader(handle)
+        # Lines through readline: Airflow 2's ObjectStoragePath hands out a wrapper that cannot be iterated.
+        yield from csv.DictReader(iter(handle.readline, ""))
 
 
 # ----------------------------------------------------------------------------------------------- the report
@@ -253,7 +253,7 @@ class EnlivyReconcileInvoicesOperator(BaseOperator, EnlivyLineageMixin):
         self.enlivy_conn_id = enlivy_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow.sdk import ObjectStoragePath
+        from airflow.providers.common.compat.sdk import ObjectStoragePath
 
         from enlivy_provider.run_dates import RunInfo
 
@@ -272,7 +272,7 @@ class EnlivyReconcileInvoicesOperator(BaseOperator, EnlivyLineageMixin):
             issued_from=window[0].isoformat(),
             issued_to=window[1].isoformat(),
         )
-        self._log(summary)
+        self._log_summary(summary)
         self._record_lineage(report, summary["report_rows"])
         failed = failed_categories(summary["counts"], fail_on)
         summary["failed_on"] = failed
@@ -372,7 +372,7 @@ class EnlivyReconcileInvoicesOperator(BaseOperator, EnlivyLineageMixin):
         columns = dict.fromkeys(REPORT_COLUMNS, "string") if str(report).lower().endswith(".csv") else {}
         self.record_lineage(inputs, [file_dataset(str(report), rows, columns)])
 
-    def _log(self, summary: Mapping[str, Any]) -> None:
+    def _log_summary(self, summary: Mapping[str, Any]) -> None:
         counts = ", ".join(f"{category} {n}" for category, n in summary["counts"].items())
         self.log.info(
             "Reconciled %d expected billings against %d invoices (%d in scope): %s",

@@ -24,7 +24,7 @@ from enlivy_provider.invoices.writer import money_text
 from enlivy_provider.operators.invoices import _EnlivyInvoiceOperator, _invoice_id, enlivy_errors
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.providers.common.compat.sdk import Context
 
     from enlivy_provider.client import EnlivyClient
 

@@ -13,12 +13,14 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import (
+from airflow.providers.common.compat.sdk import (
     AirflowException,
     AirflowFailException,
     AirflowSensorTimeout,
     AirflowSkipException,
+    BaseSensorOperator,
+    PokeReturnValue,
+    conf,
 )
 
 from enlivy_provider.client import EnlivyError
@@ -36,13 +38,17 @@ from enlivy_provider.triggers.invoice_status import EnlivyInvoiceStatusTrigger, 
 
 if TYPE_CHECKING:
     import jinja2
-    from airflow.sdk import Context
+    from airflow.providers.common.compat.sdk import Context
 
     from enlivy_provider.hooks.enlivy import EnlivyHook
 
 #: Extra time Airflow grants a deferred sensor beyond ``timeout``; the trigger itself fires a ``timeout``
 #: event at the deadline, this only catches a trigger that never answers.
 DEFERRAL_GRACE_SECONDS = 300.0
+#: ``next_method`` of a deferred task the scheduler fails, and the errors it gives when the deferral timed out
+#: (Airflow 3.x, then 2.x).
+TRIGGER_FAIL = "__fail__"
+DEFERRAL_TIMEOUT_ERRORS = ("Trigger timeout", "Trigger/execution timeout")
 
 
 class EnlivyInvoiceStatusSensor(BaseSensorOperator):
@@ -248,10 +254,29 @@ class EnlivyInvoiceStatusSensor(BaseSensorOperator):
         raise AirflowFailException(parsed.message)
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """Resume after the trigger, or after the scheduler gave up on it (``next_method="__fail__"``).
+
+        Handled here rather than by the base class, whose handling differs by Airflow version: Airflow 2's
+        skips for soft_fail only (never_fail failed the task) and leaves a deferral timeout a generic error;
+        Airflow 3's skips with a generic text. Here a deferral timeout is this sensor's timeout, naming the
+        invoices, and soft_fail/never_fail skip with the same text as in poke mode, on every version.
+        """
         try:
-            return super().resume_execution(next_method, next_kwargs, context)
-        except AirflowSkipException as exc:
-            # The base class skips with a generic text (the failure or timeout kept as the cause): say why.
-            if exc.__cause__ is not None:
-                raise AirflowSkipException(f"Skipped (soft_fail). {exc.__cause__}") from exc
+            if next_method == TRIGGER_FAIL:
+                self._trigger_failed(next_kwargs or {})
+            return getattr(self, next_method)(context, **(next_kwargs or {}))
+        except AirflowSkipException:
             raise
+        except AirflowException as exc:
+            self._fail_now(exc)
+
+    def _trigger_failed(self, next_kwargs: dict[str, Any]) -> NoReturn:
+        error = next_kwargs.get("error") or "Unknown"
+        error = str(getattr(error, "value", error))  # Airflow 3 sends a str enum
+        if next_kwargs.get("traceback"):
+            self.log.error("Trigger failed:\n%s", "\n".join(next_kwargs["traceback"]))
+        if error in DEFERRAL_TIMEOUT_ERRORS:
+            raise AirflowSensorTimeout(
+                f"{self._timeout_message()} (the trigger did not report before the deferral timed out)"
+            )
+        raise AirflowException(f"The status trigger failed: {error}")

@@ -15,7 +15,7 @@ TEST_ENV = {"ENLIVY_PAYMENT_POKE_SECONDS": "0.5", "ENLIVY_PAYMENT_TIMEOUT_SECOND
 def parse_example_dags(monkeypatch: pytest.MonkeyPatch, **env: str) -> Any:
     """dags/ parsed with DagBag (as the dag-processor does), with the short payment waits above (``env``
     overrides them)."""
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models import DagBag
 
     for key, value in {**TEST_ENV, **env}.items():
         monkeypatch.setenv(key, value)

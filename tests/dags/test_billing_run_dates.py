@@ -22,7 +22,7 @@ from airflow_runs import (
     trigger_run,
     try_numbers,
 )
-from airflow_support import run_dag, sync_dag_to_db, task_states
+from airflow_support import NO_LOGICAL_DATE, run_dag, sync_dag_to_db, task_states
 from dag_helpers import live_invoices
 
 from enlivy_provider.emulator.seed import DEMO_CUSTOMERS
@@ -85,6 +85,10 @@ def test_manual_run_with_a_logical_date_dates_invoices_like_the_scheduled_run(
     }
 
 
+@pytest.mark.airflow3_only(
+    reason="`airflow backfill create` (Airflow 3) only creates the runs; Airflow 2's `airflow dags backfill` "
+    "runs them itself through an executor, which SQLite cannot share with this test session"
+)
 def test_backfill_issues_each_month_when_it_ended(billing_dag: Any, emulator: Any) -> None:
     # The command of docs/recurring-billing.md; the backfill's runs are then executed here, one by one.
     # The dates are Berlin midnights: a bare 2026-08-01 is UTC midnight, after the August run's logical
@@ -106,6 +110,7 @@ def test_backfill_issues_each_month_when_it_ended(billing_dag: Any, emulator: An
     }
 
 
+@pytest.mark.airflow3_only(reason=NO_LOGICAL_DATE)
 def test_run_without_a_logical_date_bills_the_last_whole_month_before_its_trigger(
     billing_dag: Any, emulator: Any
 ) -> None:
@@ -122,6 +127,7 @@ def test_run_without_a_logical_date_bills_the_last_whole_month_before_its_trigge
     }
 
 
+@pytest.mark.airflow3_only(reason=NO_LOGICAL_DATE)
 def test_trigger_just_after_midnight_berlin_bills_the_berlin_month(billing_dag: Any, emulator: Any) -> None:
     # 2026-12-01 00:30 in Berlin is still 30 November in UTC: November has ended in the schedule's zone.
     triggered = pendulum.datetime(2026, 12, 1, 0, 30, tz=BERLIN)
@@ -133,6 +139,7 @@ def test_trigger_just_after_midnight_berlin_bills_the_berlin_month(billing_dag: 
     }
 
 
+@pytest.mark.airflow3_only(reason=NO_LOGICAL_DATE)
 def test_cli_dry_run_trigger_previews_the_last_whole_month(
     billing_dag: Any, emulator: Any, report_dir: Path
 ) -> None:

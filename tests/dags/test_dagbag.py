@@ -19,7 +19,7 @@ EXPECTED_DAGS = {
 
 @pytest.mark.parametrize("path", dag_files(), ids=lambda p: p.name)
 def test_dag_file_imports_without_errors_or_warnings(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models import DagBag
 
     # Nothing listens on this port: a DAG file that called the API while being parsed would fail here.
     monkeypatch.setenv(
@@ -41,7 +41,7 @@ def test_dag_file_imports_without_errors_or_warnings(path: Path, monkeypatch: py
 
 
 def test_every_example_dag_is_in_the_folder() -> None:
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models import DagBag
 
     bag = DagBag(dag_folder=str(DAGS_DIR))
     assert bag.import_errors == {}

@@ -22,7 +22,7 @@ TODAY = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microseco
 @pytest.fixture
 def export_dag() -> Any:
     """Parsed afresh for each test: an in-process dag.test() leaves rendered values on the task objects."""
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models import DagBag
 
     bag = DagBag(dag_folder=str(DAG_FILE))
     assert bag.import_errors == {}

@@ -10,12 +10,15 @@ from pathlib import Path
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 
+# What any DAG file loads anyway is left out: Airflow 2's DAG class imports requests itself.
 PROBE = """
 import json, runpy, sys
+from airflow.providers.common.compat.sdk import DAG, Param, task
+before = set(sys.modules)
 for path in sys.argv[1:]:
     runpy.run_path(path)
 print(json.dumps(sorted(m for m in ("requests", "enlivy_provider.client.sync", "enlivy_provider.client.aio",
-                                    "enlivy_provider.hooks.enlivy") if m in sys.modules)))
+                                    "enlivy_provider.hooks.enlivy") if m in set(sys.modules) - before)))
 """
 
 

@@ -15,11 +15,13 @@ from typing import Any
 
 import pytest
 from airflow_runs import airflow_cli, delete_runs, execute_run, run_ids, trigger_run, try_numbers
-from airflow_support import sync_dag_to_db, task_states, xcom_result
+from airflow_support import NO_LOGICAL_DATE, sync_dag_to_db, task_states, xcom_result
 from dag_helpers import DAGS_DIR, live_invoices
 
 from enlivy_provider.client import EnlivyClient
 from enlivy_provider.testing import invoice_payload
+
+pytestmark = pytest.mark.airflow3_only(reason=NO_LOGICAL_DATE)
 
 EXPORT = "enlivy_invoice_export"
 EVENT = "enlivy_event_invoice"
@@ -27,7 +29,7 @@ EVENT = "enlivy_event_invoice"
 
 @pytest.fixture
 def export_dag(enlivy_airflow_connection: Any) -> Any:
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models import DagBag
 
     delete_runs(EXPORT)
     bag = DagBag(dag_folder=str(DAGS_DIR / "enlivy_invoice_export.py"))

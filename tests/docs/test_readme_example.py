@@ -17,7 +17,7 @@ def _readme_dag() -> Any:
     assert code is not None, "README has no python example"
     namespace: dict[str, Any] = {}
     exec(compile(code.group(1), str(README), "exec"), namespace)
-    from airflow.sdk import DAG
+    from airflow.providers.common.compat.sdk import DAG
 
     dags = [value for value in namespace.values() if isinstance(value, DAG)]
     if not dags:  # the example uses `with DAG(...)` without a name: find it through the operator

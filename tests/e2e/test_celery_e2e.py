@@ -54,6 +54,11 @@ from service_support import missing_servers, start_postgres, start_redis
 from enlivy_provider.emulator import seed as demo
 from enlivy_provider.testing import EmulatorHandle, free_port
 
+# The harness (tests/e2e/airflow_cluster.py) starts Airflow 3's components: api-server and dag-processor.
+pytestmark = pytest.mark.airflow3_only(
+    reason="the e2e cluster harness starts Airflow 3's api-server and dag-processor; Airflow 2 has neither"
+)
+
 REQUIRE_ENV = "ENLIVY_REQUIRE_CELERY"
 BULK_TASK = "create_invoices"
 CUSTOMERS = len(demo.DEMO_CUSTOMERS)  # the billing DAG's customers file bills the 6 demo customers

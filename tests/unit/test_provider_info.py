@@ -13,7 +13,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from enlivy_provider.get_provider_info import get_provider_info
+from enlivy_provider.get_provider_info import ENLIVY_CONN_FIELDS, get_provider_info
 
 
 def _listed_modules(info: dict) -> list[str]:
@@ -49,25 +49,23 @@ def test_every_listed_class_exists() -> None:
 
 
 def test_providers_manager_knows_the_enlivy_connection_form() -> None:
+    """The form the UI draws: from ``conn-fields`` on Airflow 3, from the hook's widget methods on Airflow 2."""
     from airflow.providers_manager import ProvidersManager
-    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+    from airflow_support import connection_form
 
-    manager = ProvidersManager()
-    assert "airflow-provider-enlivy" in manager.providers
-    hook_info = ProvidersManagerTaskRuntime().hooks["enlivy"]
-    assert hook_info is not None
-    assert hook_info.hook_class_name == "enlivy_provider.hooks.enlivy.EnlivyHook"
-    assert hook_info.connection_type == "enlivy"
-    widgets = manager.connection_form_widgets
-    assert widgets["extra__enlivy__organization_id"].field["schema"]["title"] == "Organization ID"
-    # Required in the form (a schema that does not admit null); the others are optional.
-    assert widgets["extra__enlivy__organization_id"].field["schema"]["type"] == "string"
-    assert "null" in widgets["extra__enlivy__app_url"].field["schema"]["type"]
-    timeout = widgets["extra__enlivy__timeout"].field
-    assert timeout["schema"]["type"] == ["number", "null"] and "[connect, read]" in timeout["description"]
-    behaviour = manager.field_behaviours["enlivy"]
+    assert "airflow-provider-enlivy" in ProvidersManager().providers
+    form = connection_form("enlivy")
+    assert form["hook"] == "enlivy_provider.hooks.enlivy.EnlivyHook"
+    fields = form["fields"]
+    assert set(fields) == set(ENLIVY_CONN_FIELDS)
+    assert fields["organization_id"]["label"] == "Organization ID"
+    # Required in the form; the others are optional.
+    assert [name for name, field in fields.items() if field["required"]] == ["organization_id"]
+    assert "[connect, read]" in fields["timeout"]["description"]
+    behaviour = form["behaviour"]
     assert behaviour["relabeling"]["host"] == "API base URL"
     assert behaviour["relabeling"]["password"] == "API token"
+    assert set(behaviour["hidden_fields"]) == {"schema", "port", "extra"}
 
 
 def test_airflow_cli_lists_the_provider_and_its_hook() -> None:

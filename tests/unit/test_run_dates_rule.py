@@ -12,8 +12,8 @@ from typing import Any
 
 import pendulum
 import pytest
-from airflow.sdk import CronDataIntervalTimetable, CronTriggerTimetable
 
+from enlivy_provider.compat import CronDataIntervalTimetable, CronTriggerTimetable
 from enlivy_provider.invoices.payload import build_invoice_draft, build_update_payload
 from enlivy_provider.run_dates import RunInfo, run_data_interval
 

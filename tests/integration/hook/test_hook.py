@@ -42,10 +42,9 @@ def _payload() -> dict[str, Any]:
 @pytest.fixture
 def fresh_masker() -> Any:
     """Airflow's secrets masker with no patterns, so a test sees what *it* registered."""
-    from airflow.sdk._shared.secrets_masker import _secrets_masker, redact
+    from airflow_support import fresh_secrets_masker
 
-    _secrets_masker().reset_masker()
-    return redact
+    return fresh_secrets_masker()
 
 
 def test_hook_identity() -> None:
@@ -102,9 +101,9 @@ def test_test_connection_reports_unknown_connection() -> None:
 
 def test_airflow_connection_test_uses_the_hook(enlivy_airflow_connection: Any) -> None:
     """What `airflow connections test` / the UI's Test button call: Connection.test_connection()."""
-    from airflow.sdk import Connection
+    from airflow.providers.common.compat.sdk import BaseHook
 
-    assert Connection.get("enlivy_default").test_connection() == (
+    assert BaseHook.get_connection("enlivy_default").test_connection() == (
         True,
         f"Connected to organization {DEMO_ORG_NAME}",
     )

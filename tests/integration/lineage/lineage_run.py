@@ -16,10 +16,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import DAG
-from airflow.timetables.interval import CronDataIntervalTimetable
+from airflow.providers.common.compat.sdk import DAG
 from airflow_support import run_dag, task_states
 
+from enlivy_provider.compat import CronDataIntervalTimetable
 from enlivy_provider.emulator import seed
 from enlivy_provider.operators.export import EnlivyExportInvoicesOperator
 from enlivy_provider.operators.invoices import (

@@ -100,7 +100,7 @@ def test_operators_report_invoices_and_files_as_lineage(
 
 PROBE = """
 import sys
-import airflow.sdk
+from airflow.providers.common.compat.sdk import BaseOperator
 before = {m for m in sys.modules if "openlineage" in m}
 import %s
 print(sorted(m for m in sys.modules if "openlineage" in m and m not in before))

@@ -7,8 +7,8 @@ from collections import Counter
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG
-from airflow_support import run_dag, task_states, xcom_result
+from airflow.providers.common.compat.sdk import DAG
+from airflow_support import forked_worker_setup, run_dag, task_states, xcom_result, xcom_value
 
 from enlivy_provider.emulator import seed
 
@@ -60,17 +60,8 @@ def try_numbers(dag_run: Any) -> dict[str, int]:
 
 
 def xcom(dag_run: Any, task_id: str, key: str) -> Any:
-    """Any XCom of a finished run (e.g. the extra link's ``_link_EnlivyInvoiceLink``, ``bulk_result``)."""
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        row = (
-            session.query(XComModel)
-            .filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id, key=key)
-            .one()
-        )
-        return XComModel.deserialize_value(row)
+    """Any XCom of a finished run (e.g. ``bulk_result``, ``action_result``)."""
+    return xcom_value(dag_run, task_id, key)
 
 
 def requests_to(emulator: Any, method: str, last_segment: str) -> int:
@@ -146,12 +137,7 @@ def run_at_once(*runs: tuple[DAG, dict[str, Any]]) -> list[tuple[dict[str, str],
 
 
 def _run_and_report(index: int, dag: DAG, kwargs: dict[str, Any], queue: Any) -> None:
-    from airflow.sdk.execution_time.supervisor import in_process_api_server
-
-    # dag.test() talks to an in-process Execution API whose event loop runs in a thread of the process that
-    # created it; a forked child has no such thread, so it must build its own (Airflow resets the DB engine
-    # after a fork itself).
-    in_process_api_server.cache_clear()
+    forked_worker_setup()
     try:
         states, dag_run = run(dag, **kwargs)
         queue.put((index, (states, {task: result(dag_run, task) for task in dag.task_ids})))

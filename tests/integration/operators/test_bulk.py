@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk import task
+from airflow.providers.common.compat.sdk import task
+from airflow_support import task_log
 from invoice_support import (
     CUSTOMERS,
     OCTOBER,
@@ -178,14 +179,16 @@ def test_client_side_rate_limit_spaces_requests(enlivy_emulator: Any) -> None:
     assert time.monotonic() - started >= 0.9  # 10 requests (lookup + create per item) at 10/s: >= 0.9 s
 
 
-def test_progress_lines_are_logged(enlivy_emulator: Any, capfd: pytest.CaptureFixture[str]) -> None:
+def test_progress_lines_are_logged(
+    enlivy_emulator: Any, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
     with make_dag(new_dag_id("bulk_progress")) as dag:
         EnlivyCreateInvoicesOperator(
             task_id="bulk", invoices=specs(), invoice_defaults={"currency": "EUR"}, progress_interval=0
         )
     states, _ = run(dag)
     assert states == {"bulk": "success"}
-    out = capfd.readouterr().out
+    out = task_log(capfd, caplog)
     assert "create invoices: 3/6 done" in out
     assert "create invoices: 6/6 done (6 created, 0 existing, 0 replayed, 0 failed)" in out
     assert "ETA" in out

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk import task
+from airflow.providers.common.compat.sdk import task
+from airflow_support import extra_link
 from invoice_support import (
     CONSULTING,
     CUSTOMERS,
@@ -19,10 +20,10 @@ from invoice_support import (
     new_dag_id,
     result,
     run,
-    xcom,
 )
 
 from enlivy_provider.emulator import seed
+from enlivy_provider.links import EnlivyInvoiceLink
 from enlivy_provider.operators.invoices import EnlivyCreateInvoiceOperator
 
 
@@ -187,13 +188,14 @@ def test_summary_url_and_extra_link_come_from_app_url(enlivy_emulator: Any, conn
     assert states == {"create": "success"}
     summary = result(dag_run, "create")
     assert summary["url"] == f"https://app.example/o/{enlivy_emulator.org_id}/invoices/{summary['id']}"
-    assert xcom(dag_run, "create", "_link_EnlivyInvoiceLink") == summary["url"]  # the extra link's XCom
+    assert extra_link(dag_run, "create", EnlivyInvoiceLink()) == summary["url"]  # the UI's "Enlivy invoice"
     assert enlivy_emulator.token not in json.dumps(summary)
 
 
 def test_billing_period_from_the_data_interval(enlivy_emulator: Any) -> None:
     import pendulum
-    from airflow.sdk import CronDataIntervalTimetable
+
+    from enlivy_provider.compat import CronDataIntervalTimetable
 
     # Airflow 3's "@monthly" is a CronTriggerTimetable (zero-length intervals); billing wants real ones.
     schedule = CronDataIntervalTimetable("0 0 1 * *", timezone="UTC")
@@ -217,7 +219,8 @@ def test_data_interval_days_are_taken_in_the_schedules_time_zone(
 ) -> None:
     """Days are counted in the timetable's zone, even when the start_date is given in another one."""
     import pendulum
-    from airflow.sdk import CronDataIntervalTimetable
+
+    from enlivy_provider.compat import CronDataIntervalTimetable
 
     schedule = CronDataIntervalTimetable("0 0 1 * *", timezone="Europe/Berlin")
     with make_dag(

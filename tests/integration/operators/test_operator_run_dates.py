@@ -11,10 +11,12 @@ import datetime as dt
 from typing import Any
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable
+import pytest
 from airflow_runs import create_scheduled_run, execute_run, trigger_run, try_numbers
+from airflow_support import NO_LOGICAL_DATE
 from invoice_support import CUSTOMERS, PLATFORM, live_invoices, make_dag, new_dag_id, requests_to, result
 
+from enlivy_provider.compat import CronDataIntervalTimetable
 from enlivy_provider.operators.invoices import (
     EnlivyCreateInvoiceOperator,
     EnlivyCreateInvoicesOperator,
@@ -84,6 +86,7 @@ def test_scheduled_run_dates_invoices_from_the_end_of_its_interval(enlivy_emulat
     }
 
 
+@pytest.mark.airflow3_only(reason=NO_LOGICAL_DATE)
 def test_run_without_a_logical_date_bills_the_last_whole_interval_before_its_trigger(
     enlivy_emulator: Any,
 ) -> None:
@@ -101,6 +104,7 @@ def test_run_without_a_logical_date_bills_the_last_whole_interval_before_its_tri
     }
 
 
+@pytest.mark.airflow3_only(reason=NO_LOGICAL_DATE)
 def test_retry_of_a_run_without_a_logical_date_sends_the_same_body(
     enlivy_emulator: Any, connection_extra: Any
 ) -> None:

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+from airflow_support import all_xcoms, task_log
 from invoice_support import CUSTOMERS, OCTOBER, PLATFORM, bulk_dag, make_dag, new_dag_id, run, try_numbers
 from secret_support import ECHO_BODY, ECHO_HEADERS, reachable_text, secret_of
 
@@ -43,12 +44,7 @@ def create_dag(name: str, failed: Caught, **task_args: Any) -> Any:
 
 def all_xcom_values(dag_run: Any) -> str:
     """Every XCom of the run (any task, any key), as JSON text."""
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        rows = session.query(XComModel).filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id).all()
-        return json.dumps([[row.task_id, row.key, row.value] for row in rows], default=str)
+    return json.dumps(all_xcoms(dag_run), default=str)
 
 
 def assert_token_absent(token: str, *texts: str) -> None:
@@ -66,13 +62,18 @@ def assert_token_absent(token: str, *texts: str) -> None:
     ids=["create_422", "lookup_401"],
 )
 def test_single_create_failure_shows_no_token(
-    enlivy_emulator: Any, capfd: pytest.CaptureFixture[str], method: str, path: str, status: int
+    enlivy_emulator: Any,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    method: str,
+    path: str,
+    status: int,
 ) -> None:
     token = enlivy_emulator.token
     enlivy_emulator.add_fault(method, path, "error", status=status, body=ECHO_BODY, headers=ECHO_HEADERS)
     failed = Caught()
     states, dag_run = run(create_dag("token_echo", failed, retries=2, retry_delay=dt.timedelta(0)))
-    log = "\n".join(capfd.readouterr())
+    log = task_log(capfd, caplog)
 
     assert states == {"create": "failed"} and try_numbers(dag_run) == {"create": 1}  # 4xx: no retry
     [exc] = failed.exceptions
@@ -84,7 +85,9 @@ def test_single_create_failure_shows_no_token(
     assert enlivy_emulator.live_invoices() == []
 
 
-def test_bulk_failures_in_xcom_show_no_token(enlivy_emulator: Any, capfd: pytest.CaptureFixture[str]) -> None:
+def test_bulk_failures_in_xcom_show_no_token(
+    enlivy_emulator: Any, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
     token = enlivy_emulator.token
     enlivy_emulator.add_fault(
         "POST",
@@ -98,7 +101,7 @@ def test_bulk_failures_in_xcom_show_no_token(enlivy_emulator: Any, capfd: pytest
     failed = Caught()
     specs = [{"customer": customer, "line_items": [LINE]} for customer in CUSTOMERS[:3]]
     states, dag_run = run(bulk_dag("token_echo_bulk", specs, max_concurrency=1, on_failure_callback=failed))
-    log = "\n".join(capfd.readouterr())
+    log = task_log(capfd, caplog)
 
     assert states == {"bulk": "failed"}
     [exc] = failed.exceptions
@@ -110,7 +113,10 @@ def test_bulk_failures_in_xcom_show_no_token(enlivy_emulator: Any, capfd: pytest
 
 
 def test_a_connection_error_in_a_task_keeps_no_request_headers(
-    enlivy_emulator: Any, connection_extra: Any, capfd: pytest.CaptureFixture[str]
+    enlivy_emulator: Any,
+    connection_extra: Any,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A lost connection fails the task for Airflow to retry; the exception it hands over (and its context
     chain) must not carry the request the transport failed on, with its Authorization header."""
@@ -118,7 +124,7 @@ def test_a_connection_error_in_a_task_keeps_no_request_headers(
     enlivy_emulator.add_fault("GET", "/organizations/*/users/*", "drop_before_commit", times=5)
     failed = Caught()
     states, dag_run = run(create_dag("token_echo_connection", failed))
-    log = "\n".join(capfd.readouterr())
+    log = task_log(capfd, caplog)
 
     assert states == {"create": "failed"}
     [exc] = failed.exceptions

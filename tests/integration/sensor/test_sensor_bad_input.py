@@ -7,7 +7,7 @@ from typing import Any
 
 import pendulum
 import pytest
-from airflow.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG
 from airflow_support import run_dag, task_states
 
 from enlivy_provider.sensors.invoice_status import EnlivyInvoiceStatusSensor

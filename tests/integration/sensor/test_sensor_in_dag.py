@@ -9,7 +9,7 @@ from typing import Any
 
 import pendulum
 import pytest
-from airflow.sdk import DAG, task
+from airflow.providers.common.compat.sdk import DAG, task
 from airflow_support import run_dag, task_states, xcom_result
 
 from enlivy_provider.sensors.invoice_status import EnlivyInvoiceStatusSensor

@@ -8,8 +8,8 @@ import re
 from typing import Any
 
 import pytest
-from airflow.sdk._shared.module_loading import import_string
-from airflow.sdk.exceptions import (
+from airflow.providers.common.compat.module_loading import import_string
+from airflow.providers.common.compat.sdk import (
     AirflowException,
     AirflowFailException,
     AirflowSensorTimeout,
@@ -45,12 +45,12 @@ def test_serialize_gives_json_safe_kwargs_that_rebuild_the_trigger() -> None:
 
 
 def test_kwargs_survive_airflows_own_serializer_as_the_task_runner_and_triggerer_use_it() -> None:
-    from airflow.sdk.serde import deserialize, serialize
+    from airflow_support import stored_trigger_kwargs
 
     classpath, kwargs = _trigger().serialize()
-    stored = json.loads(json.dumps(serialize(kwargs)))  # DeferTask.trigger_kwargs, then the trigger table
+    stored = stored_trigger_kwargs(kwargs)  # DeferTask.trigger_kwargs (3.x), then the trigger table
 
-    assert import_string(classpath)(**deserialize(stored)).serialize() == (classpath, kwargs)
+    assert import_string(classpath)(**stored).serialize() == (classpath, kwargs)
 
 
 def test_serialize_carries_no_secret_and_no_client() -> None:
@@ -190,6 +190,33 @@ def test_the_skip_of_a_deferred_wait_names_the_invoices_as_in_poke_mode(flag: st
             _sensor(**{flag: True}).resume_execution("execute_complete", {"event": event.to_payload()}, {})
 
 
+def test_a_deferral_that_times_out_is_a_sensor_timeout_naming_the_invoices() -> None:
+    """The scheduler fails a deferral that outlived timeout + grace (the trigger never fired): as the
+    sensor's own timeout (no retry), naming the invoices, whatever this Airflow calls it."""
+    from airflow_support import deferral_timeout_kwargs
+
+    with pytest.raises(AirflowSensorTimeout, match=r"Timed out.*a \(status not read\).*trigger"):
+        _sensor().resume_execution("__fail__", deferral_timeout_kwargs(), {})
+
+
+@pytest.mark.parametrize("flag", ["soft_fail", "never_fail"])
+def test_a_deferral_timeout_is_skipped_with_soft_fail_or_never_fail(flag: str) -> None:
+    from airflow_support import deferral_timeout_kwargs
+
+    with pytest.raises(
+        AirflowSkipException, match=r"Skipped \(soft_fail\)\. Timed out.*a \(status not read\)"
+    ):
+        _sensor(**{flag: True}).resume_execution("__fail__", deferral_timeout_kwargs(), {})
+
+
+def test_a_failed_trigger_fails_the_sensor_with_its_error_or_skips_with_never_fail() -> None:
+    kwargs = {"error": "Trigger failure", "traceback": ["Traceback...", "RuntimeError: boom"]}
+    with pytest.raises(AirflowException, match="Trigger failure"):
+        _sensor().resume_execution("__fail__", kwargs, {})
+    with pytest.raises(AirflowSkipException, match="Trigger failure"):
+        _sensor(never_fail=True).resume_execution("__fail__", kwargs, {})
+
+
 # ---------------------------------------------------------------------------------------- sensor arguments
 
 
@@ -219,7 +246,7 @@ def test_overlapping_statuses_fail_before_any_request() -> None:
 
 
 def test_deferrable_defaults_to_the_operators_default_deferrable_setting() -> None:
-    from airflow.sdk import conf
+    from airflow.providers.common.compat.sdk import conf
 
     default = inspect.signature(EnlivyInvoiceStatusSensor.__init__).parameters["deferrable"].default
     assert default is conf.getboolean("operators", "default_deferrable", fallback=False)

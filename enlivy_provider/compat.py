@@ -1,0 +1,104 @@
+"""The Airflow names and behaviours that differ between Airflow 2.11 and 3.x and that
+``apache-airflow-providers-common-compat`` does not cover: the one place in the provider that asks which
+Airflow it runs on.
+
+Everything common-compat does provide is imported from it directly (``airflow.providers.common.compat.sdk``
+for ``BaseOperator``, the exceptions, ``mask_secret``...; ``...compat.connection`` for async connection reads).
+DAG files may import the timetables from here to run on every supported Airflow (see docs/index.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from airflow.providers.common.compat.sdk import mask_secret
+from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
+
+if AIRFLOW_V_3_0_PLUS:
+    # The Task SDK's timetables describe the schedule; Airflow core's twins hold the rules (core_timetable).
+    from airflow.sdk import CronDataIntervalTimetable, CronTriggerTimetable
+else:
+    from airflow.timetables.interval import CronDataIntervalTimetable  # type: ignore[assignment,no-redef]
+    from airflow.timetables.trigger import CronTriggerTimetable  # type: ignore[assignment,no-redef]
+
+__all__ = [
+    "AIRFLOW_V_3_0_PLUS",
+    "CronDataIntervalTimetable",
+    "CronTriggerTimetable",
+    "amask_secret",
+    "core_timetable",
+    "timetable_timezone",
+]
+
+
+async def amask_secret(secret: str) -> None:
+    """Register a secret with the masker from async code (a trigger, an async hook read).
+
+    Airflow 3 has an async variant: the sync one would block the event loop on a call to the supervisor. On
+    Airflow 2 the masker is in-process, so the sync call is safe.
+    """
+    if not AIRFLOW_V_3_0_PLUS:
+        mask_secret(secret)
+        return
+    from airflow.sdk.log import amask_secret as sdk_amask_secret
+
+    await sdk_amask_secret(secret)
+
+
+def timetable_timezone(timetable: Any) -> dt.tzinfo | str | None:
+    """The zone a cron timetable counts in: ``timezone`` on the Task SDK's timetables (3.x), ``_timezone``
+    on Airflow core's (every 2.x timetable, and a core timetable given to a 3.x DAG)."""
+    return getattr(timetable, "timezone", None) or getattr(timetable, "_timezone", None)
+
+
+def core_timetable(timetable: Any) -> Any:
+    """A timetable that can infer intervals (``infer_manual_data_interval``), or None.
+
+    On Airflow 2 every timetable is core's and can. On 3.x a DAG file's Task SDK timetable only describes the
+    schedule; its core twin, from the serializer's own mapping, holds the rules. A worker with the Task SDK
+    only has no core, and None comes back.
+    """
+    if hasattr(timetable, "infer_manual_data_interval"):
+        return timetable
+    try:
+        from airflow.serialization.encoders import coerce_to_core_timetable
+    except ImportError:
+        return None
+    return coerce_to_core_timetable(timetable)
+
+
+def connection_form_widgets(fields: dict[str, Any]) -> dict[str, Any]:
+    """The connection form's extra fields as Airflow 2 reads them (``get_connection_form_widgets``), built
+    from the same ``conn-fields`` declaration Airflow 3 reads from the provider info.
+
+    Airflow 2 allows only text, integer, password and boolean fields: a number (the timeout) is a text
+    field, which also takes the ``[connect, read]`` pair; an enum is a text field checked against its values.
+    """
+    from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+    from flask_babel import lazy_gettext
+    from wtforms import BooleanField, IntegerField, StringField
+    from wtforms.validators import AnyOf, InputRequired, Optional
+
+    widgets: dict[str, Any] = {}
+    for name, field in fields.items():
+        schema = field["schema"]
+        kind = schema["type"] if isinstance(schema["type"], str) else schema["type"][0]
+        validators: list[Any] = [Optional() if "null" in schema["type"] else InputRequired()]
+        if "enum" in schema:
+            validators.append(AnyOf(schema["enum"]))
+        options = {"description": field["description"], "default": schema.get("default")}
+        label = lazy_gettext(field["label"])
+        if kind == "boolean":
+            widgets[name] = BooleanField(label, **options)
+        elif kind == "integer":
+            widgets[name] = IntegerField(label, widget=BS3TextFieldWidget(), validators=validators, **options)
+        else:
+            widgets[name] = StringField(label, widget=BS3TextFieldWidget(), validators=validators, **options)
+    return widgets
+
+
+def ui_field_behaviour(behaviour: dict[str, Any]) -> dict[str, Any]:
+    """``ui-field-behaviour`` of the provider info (Airflow 3's spelling, with dashes) as Airflow 2's
+    ``get_ui_field_behaviour`` returns it (underscores)."""
+    return {key.replace("-", "_"): value for key, value in behaviour.items()}
