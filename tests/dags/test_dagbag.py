@@ -49,7 +49,7 @@ def test_every_example_dag_is_in_the_folder() -> None:
 
 
 def test_helper_modules_are_imported_by_the_dags_not_parsed_as_dag_files() -> None:
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models import DagBag
 
     bag = DagBag(dag_folder=str(DAGS_DIR))
     parsed = {Path(stat.file).name for stat in bag.dagbag_stats}
