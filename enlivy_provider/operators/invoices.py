@@ -555,6 +555,7 @@ class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
             data_interval=run.data_interval,
             paths=paths,
         )
+        del invoices  # a chunk's parsed rows: the specs hold what is needed from here on
         billing_key, found = check_billing_key(self.billing_key)
         issues += found
         label = chunk.label if chunk else "create invoices"
@@ -567,13 +568,15 @@ class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
             items, invalid = self._check_online(
                 hook, results, billing_key or default_billing_key(self.dag_id, self.task_id)
             )
-            self.log.info("%d invoice specs: %d valid, %d invalid", len(results), len(items), len(invalid))
+            specs = len(results)
+            del results  # the items carry the valid specs on
+            self.log.info("%d invoice specs: %d valid, %d invalid", specs, len(items), len(invalid))
             # skip_invalid lets the valid specs through; it never makes "nothing at all could be billed"
             # a green task.
             if invalid and (not self.skip_invalid or not items):
                 raise InvoiceValidationError(
                     [issue for entry in invalid for issue in entry["issues"]],
-                    subject=f"{len(invalid)} of {len(results)} invoice specs "
+                    subject=f"{len(invalid)} of {specs} invoice specs "
                     + ("is invalid" if len(invalid) == 1 else "are invalid"),
                 )
             for entry in invalid:
