@@ -19,6 +19,17 @@ from typing import Any
 
 from enlivy_provider.emulator.jsonio import dumps, loads
 
+
+def records_by_ids_sql(count: int) -> str:
+    """The query of :meth:`Store.records_by_ids`. The unary ``+`` keeps SQLite from walking the (kind,
+    organization_id, seq) index in seq order over all of the organization's users (~40 ms of CPU at 100,000):
+    the ids are looked up by primary key, then the few rows sorted."""
+    marks = ", ".join("?" for _ in range(count))
+    return (
+        f"SELECT doc FROM records WHERE id IN ({marks}) AND +kind = ? AND +organization_id = ? ORDER BY seq"
+    )
+
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
     kind TEXT NOT NULL, id TEXT PRIMARY KEY, organization_id TEXT, seq INTEGER NOT NULL,
@@ -217,12 +228,8 @@ class Store:
     def records_by_ids(self, kind: str, ids: Sequence[str], organization_id: str) -> list[dict[str, Any]]:
         """The records of a kind with these ids (in insertion order): a list filtered by ``ids`` reads only
         them, so it costs the same with 100,000 customers as with six."""
-        marks = ", ".join("?" for _ in ids)
         with self._lock:
-            rows = self._conn.execute(
-                f"SELECT doc FROM records WHERE kind = ? AND organization_id = ? AND id IN ({marks}) ORDER BY seq",
-                (kind, organization_id, *ids),
-            ).fetchall()
+            rows = self._conn.execute(records_by_ids_sql(len(ids)), (*ids, kind, organization_id)).fetchall()
         return [dict(loads(row[0])) for row in rows]
 
     def list_records(self, kind: str, organization_id: str | None = None) -> list[dict[str, Any]]:
