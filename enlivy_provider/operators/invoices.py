@@ -621,7 +621,7 @@ class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
             if any(f["retryable"] for f in failed):
                 raise AirflowException(message + " — a retry creates only the missing ones")
             raise AirflowFailException(message)
-        self.record_lineage(outputs=[invoices_dataset(hook, rows=len(result["created"]))])
+        self.record_lineage(outputs=[invoices_dataset(hook, rows=outcomes.counts["created"])])
         return result
 
     def _input(self) -> tuple[Chunk | None, Any, list[str] | None]:
