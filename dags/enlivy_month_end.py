@@ -34,7 +34,7 @@ from airflow.providers.common.compat.sdk import DAG, task
 from billing_data import BILLING_KEY, INVOICES_TEMPLATE, TIMEZONE, data_params
 from month_end_rules import DUNNING_STEPS
 
-from enlivy_provider.compat import CronDataIntervalTimetable
+from enlivy_provider.compat import CronDataIntervalTimetable, run_task_states
 from enlivy_provider.operators.charge import EnlivyChargeInvoiceOperator
 from enlivy_provider.operators.invoices import EnlivyCreateInvoicesOperator
 from enlivy_provider.operators.reconcile import EnlivyReconcileInvoicesOperator
@@ -169,7 +169,7 @@ with DAG(
         usage = ti.xcom_pull(task_ids="collect_usage") or {}
         period = usage.get("period") or {}
         names = (ti.xcom_pull(task_ids="expected_rows") or {}).get("names") or {}
-        states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id]).get(ti.run_id, {})
+        states = run_task_states(context)
         failed = sorted(task for task, state in states.items() if state == "failed" and task != ti.task_id)
         blocked = sorted(task for task, state in states.items() if state == "upstream_failed")
         recon = ti.xcom_pull(task_ids="reconcile")

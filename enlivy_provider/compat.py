@@ -28,6 +28,7 @@ __all__ = [
     "CronTriggerTimetable",
     "amask_secret",
     "core_timetable",
+    "run_task_states",
     "timetable_timezone",
 ]
 
@@ -44,6 +45,23 @@ async def amask_secret(secret: str) -> None:
     from airflow.sdk.log import amask_secret as sdk_amask_secret
 
     await sdk_amask_secret(secret)
+
+
+def run_task_states(context: Any) -> dict[str, str]:
+    """{task_id: state} of the running task's DAG run, read from a task.
+
+    Airflow 3's tasks ask the Task SDK (``get_task_states``; they have no database); Airflow 2's read the
+    run's task instances from the metadata database.
+    """
+    ti = context["ti"]
+    if AIRFLOW_V_3_0_PLUS:
+        states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id]).get(ti.run_id, {})
+        return {task: str(state) for task, state in states.items() if state is not None}
+    return {
+        other.task_id: str(getattr(other.state, "value", other.state))
+        for other in context["dag_run"].get_task_instances()
+        if other.state is not None
+    }
 
 
 def timetable_timezone(timetable: Any) -> dt.tzinfo | str | None:

@@ -125,6 +125,9 @@ def seed_unpaid(
     return str(seeded["first_id"])
 
 
+@pytest.mark.airflow3_only(
+    reason="the re-run clears the run with tests/airflow_runs.clear_runs, written against Airflow 3's SerializedDAG"
+)
 def test_clean_month_is_reconciled_emailed_once_and_only_the_stored_card_charged(
     dags: tuple[Any, Any], emulator: Any, report_dir: Path
 ) -> None:
@@ -166,6 +169,9 @@ def test_clean_month_is_reconciled_emailed_once_and_only_the_stored_card_charged
     assert xcom_result(again, "summary")["rows"] == []
 
 
+@pytest.mark.airflow3_only(
+    reason="the documented second run is Airflow 3's `airflow dags trigger --logical-date` (2.x spells it -e)"
+)
 def test_dunning_ladder_reminds_each_overdue_invoice_at_its_step_once(
     dags: tuple[Any, Any], emulator: Any
 ) -> None:
