@@ -230,8 +230,11 @@ class EnlivyInvoiceStatusTrigger(BaseTrigger):
             if remaining is not None and remaining <= 0:
                 return state.timeout()
             try:
-                result = await asyncio.wait_for(subscription.next_result(), remaining)
-            except asyncio.TimeoutError:
+                # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that arrives in the same
+                # loop iteration as the result, and the cancelled trigger would go on polling to its deadline.
+                async with asyncio.timeout(remaining):
+                    result = await subscription.next_result()
+            except TimeoutError:
                 return state.timeout()
             first = False
             if result.unusable_connection is not None:

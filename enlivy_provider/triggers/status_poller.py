@@ -260,8 +260,9 @@ class StatusPoller:
         the poller must end."""
         if not self._newcomers:
             self._joined.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._joined.wait(), wait)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):  # not wait_for: it can swallow stop()'s cancellation (3.11)
+                    await self._joined.wait()
             return 0.0
         gather = min(NEWCOMER_GATHER_S, wait)
         await asyncio.sleep(gather)
