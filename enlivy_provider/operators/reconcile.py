@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context, ObjectStoragePath
 
     from enlivy_provider.client import EnlivyClient
+    from enlivy_provider.hooks.enlivy import EnlivyHook
 
 # How long after a period ends its invoices may still be issued (the run dated the day after it ends, late
 # runs, backfills): the default listing window is the period's first day to its last day plus this.
@@ -273,7 +274,6 @@ class EnlivyReconcileInvoicesOperator(BaseOperator, EnlivyLineageMixin):
             issued_to=window[1].isoformat(),
         )
         self._log_summary(summary)
-        self._record_lineage(report, summary["report_rows"])
         failed = failed_categories(summary["counts"], fail_on)
         summary["failed_on"] = failed
         if failed:
@@ -354,6 +354,7 @@ class EnlivyReconcileInvoicesOperator(BaseOperator, EnlivyLineageMixin):
                     billing_key=key,
                 )
             summary["report_rows"] = writer.rows
+            self._record_lineage(hook, report, writer.rows)
             return summary
         except EnlivyAPIError as exc:
             if exc.retryable or exc.status >= 500:
@@ -362,11 +363,11 @@ class EnlivyReconcileInvoicesOperator(BaseOperator, EnlivyLineageMixin):
         finally:
             hook.close()
 
-    def _record_lineage(self, report: ObjectStoragePath, rows: int) -> None:
-        """Read: the period's invoices (and the expected rows' file, when given as one); written: the report."""
-        from enlivy_provider.hooks.enlivy import EnlivyHook
-
-        inputs = [invoices_dataset(EnlivyHook(enlivy_conn_id=self.enlivy_conn_id))]
+    def _record_lineage(self, hook: EnlivyHook, report: ObjectStoragePath, rows: int) -> None:
+        """Read: the period's invoices (and the expected rows' file, when given as one); written: the report.
+        Noted before the ``fail_on`` check: a reconciliation failed by its findings still read and wrote them
+        (OpenLineage's failure event falls back to ``get_openlineage_facets_on_complete``)."""
+        inputs = [invoices_dataset(hook)]
         if isinstance(self.expected, str):
             inputs.append(file_dataset(self.expected))
         columns = dict.fromkeys(REPORT_COLUMNS, "string") if str(report).lower().endswith(".csv") else {}

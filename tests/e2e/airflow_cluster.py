@@ -35,15 +35,18 @@ SERVER_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 AIRFLOW = [sys.executable, "-m", "airflow"]
 
 
-def prepare_home(root: Path, *, test_modules: bool = False) -> tuple[Path, Path]:
+def prepare_home(root: Path, *, test_modules: bool = False, billing_dag: bool = True) -> tuple[Path, Path]:
     """``root/airflow`` (AIRFLOW_HOME) and ``root/dags`` holding only the billing DAG and its files.
 
     Only that DAG: the other examples would be scheduled too and slow the run down. ``test_modules`` also
-    installs the modules of ``airflow_config/`` (cluster policy, worker host names).
+    installs the modules of ``airflow_config/`` (cluster policy, worker host names); ``billing_dag=False``
+    leaves the DAG folder empty, for a test that writes its own DAG.
     """
     home, dags = root / "airflow", root / "dags"
     home.mkdir()
     dags.mkdir()
+    if not billing_dag:
+        return home, dags
     # The helper module the billing DAG imports comes too, kept from being parsed as a DAG file by .airflowignore.
     for name in (f"{DAG_ID}.py", "billing_data.py", ".airflowignore"):
         shutil.copy(DAGS_DIR / name, dags)

@@ -9,8 +9,8 @@ triggerer is certain to do the waiting. Bounded in time; the processes are alway
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -30,16 +30,26 @@ UNTIL_DEFERRED_S = 240  # a loaded 2-core machine runs five Airflow processes, t
 UNTIL_FINISHED_S = 120
 
 
-@pytest.fixture
-def airflow_processes(tmp_path: Path, enlivy_emulator: EmulatorHandle) -> Iterator[cluster.RunWatcher]:
-    """api-server, scheduler, dag-processor and triggerer in their own AIRFLOW_HOME; stopped after."""
-    home, dags = cluster.prepare_home(tmp_path)
+@contextlib.contextmanager
+def local_cluster(
+    tmp_path: Path,
+    emulator: EmulatorHandle,
+    *,
+    dag_id: str = cluster.DAG_ID,
+    write_dags: Callable[[Path], None] | None = None,
+) -> Iterator[cluster.RunWatcher]:
+    """api-server, scheduler, dag-processor and triggerer (LocalExecutor, SQLite) in their own AIRFLOW_HOME,
+    watching ``dag_id``'s run; stopped after. The DAG folder holds the billing DAG, or what ``write_dags``
+    writes into it."""
+    home, dags = cluster.prepare_home(tmp_path, billing_dag=write_dags is None)
+    if write_dags is not None:
+        write_dags(dags)
     database = f"sqlite:///{home / 'airflow.db'}"
     env = cluster.airflow_env(
         home,
         dags,
         api_port=free_port(),
-        connection=enlivy_emulator.connection_json(),
+        connection=emulator.connection_json(),
         executor="LocalExecutor",
         sql_alchemy_conn=database,
     )
@@ -48,9 +58,16 @@ def airflow_processes(tmp_path: Path, enlivy_emulator: EmulatorHandle) -> Iterat
     with process_groups(tmp_path / "logs") as processes:
         try:
             cluster.start_components(processes, env)
-            yield cluster.RunWatcher(db, processes)
+            yield cluster.RunWatcher(db, processes, dag_id=dag_id)
         finally:
             db.close()
+
+
+@pytest.fixture
+def airflow_processes(tmp_path: Path, enlivy_emulator: EmulatorHandle) -> Iterator[cluster.RunWatcher]:
+    """The local cluster running the billing DAG."""
+    with local_cluster(tmp_path, enlivy_emulator) as watcher:
+        yield watcher
 
 
 @pytest.mark.slow
@@ -114,24 +131,10 @@ def test_deferred_sensors_in_one_triggerer_share_one_poller(
     ) as api:
         ids = [api.create_invoice(invoice_payload(n))["id"] for n in range(SENSORS)]
     enlivy_emulator.reset_counters()
-    home, dags = cluster.prepare_home(tmp_path)
-    for path in dags.iterdir():  # only this test's DAG
-        if path.is_file():
-            path.unlink()
-        else:
-            shutil.rmtree(path)
-    (dags / f"{SHARED_DAG_ID}.py").write_text(SHARED_DAG.format(dag_id=SHARED_DAG_ID, ids=ids))
-    database = f"sqlite:///{home / 'airflow.db'}"
-    env = cluster.airflow_env(
-        home,
-        dags,
-        api_port=free_port(),
-        connection=enlivy_emulator.connection_json(),
-        executor="LocalExecutor",
-        sql_alchemy_conn=database,
-    )
-    cluster.migrate(env)
-    db = cluster.MetadataDB(database)
+
+    def write_dags(dags: Path) -> None:
+        (dags / f"{SHARED_DAG_ID}.py").write_text(SHARED_DAG.format(dag_id=SHARED_DAG_ID, ids=ids))
+
     everyone = set(ids)
 
     def shared_calls() -> list[set[str]]:
@@ -139,30 +142,25 @@ def test_deferred_sensors_in_one_triggerer_share_one_poller(
         first = next((n for n, call in enumerate(calls) if call == everyone), None)
         return [] if first is None else calls[first:]
 
-    with process_groups(tmp_path / "logs") as processes:
-        try:
-            cluster.start_components(processes, env)
-            watcher = cluster.RunWatcher(db, processes, dag_id=SHARED_DAG_ID)
-            calls = wait_for(
-                f"three polls carrying all {SENSORS} invoices (the first shared call and two more rounds)",
-                lambda: found if len(found := shared_calls()) >= 3 else None,
-                timeout_s=UNTIL_DEFERRED_S,
-                details=lambda: (
-                    f"list calls {_list_call_ids(enlivy_emulator)}; {watcher.poll() and watcher.describe()}"
-                ),
-            )
-            watcher.poll()
-            assert {watcher.current(f"wait_{n}") for n in range(SENSORS)} == {"deferred"}, watcher.describe()
-            # From the first shared call on, every poll carried all three ids: never one call per sensor.
-            assert all(call == everyone for call in calls), calls
+    with local_cluster(tmp_path, enlivy_emulator, dag_id=SHARED_DAG_ID, write_dags=write_dags) as watcher:
+        calls = wait_for(
+            f"three polls carrying all {SENSORS} invoices (the first shared call and two more rounds)",
+            lambda: found if len(found := shared_calls()) >= 3 else None,
+            timeout_s=UNTIL_DEFERRED_S,
+            details=lambda: (
+                f"list calls {_list_call_ids(enlivy_emulator)}; {watcher.poll() and watcher.describe()}"
+            ),
+        )
+        watcher.poll()
+        assert {watcher.current(f"wait_{n}") for n in range(SENSORS)} == {"deferred"}, watcher.describe()
+        # From the first shared call on, every poll carried all three ids: never one call per sensor.
+        assert all(call == everyone for call in calls), calls
 
-            for invoice_id in ids:
-                enlivy_emulator.set_invoice_status(invoice_id, "paid")
-            state = watcher.wait_until_finished(timeout_s=UNTIL_FINISHED_S)
-            assert state == "success", watcher.describe()
-            tasks = dict(
-                db.query("SELECT task_id, state FROM task_instance WHERE dag_id = :d", d=SHARED_DAG_ID)
-            )
-            assert tasks == {f"wait_{n}": "success" for n in range(SENSORS)}
-        finally:
-            db.close()
+        for invoice_id in ids:
+            enlivy_emulator.set_invoice_status(invoice_id, "paid")
+        state = watcher.wait_until_finished(timeout_s=UNTIL_FINISHED_S)
+        assert state == "success", watcher.describe()
+        tasks = dict(
+            watcher.db.query("SELECT task_id, state FROM task_instance WHERE dag_id = :d", d=SHARED_DAG_ID)
+        )
+        assert tasks == {f"wait_{n}": "success" for n in range(SENSORS)}
