@@ -172,7 +172,8 @@ def _lines(opener: Opener) -> Iterator[tuple[int, int, bytes]]:
     """(line number, byte offset, raw line) of every line of the file; lines end at ``\\n`` only."""
     offset = 0
     with opener() as handle:
-        for number, raw in enumerate(handle, start=1):
+        # readline, not iteration: Airflow 2's ObjectStoragePath wraps the file in a proxy that is not iterable.
+        for number, raw in enumerate(iter(handle.readline, b""), start=1):
             yield number, offset, raw
             offset += len(raw)
 

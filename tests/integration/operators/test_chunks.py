@@ -15,6 +15,7 @@ from typing import Any
 import pendulum
 import pytest
 from airflow.providers.common.compat.sdk import task
+from airflow_support import task_log
 from invoice_support import OCTOBER, PLATFORM, Failures, make_dag, new_dag_id, result, run, run_at_once
 
 from enlivy_provider.emulator import seed
@@ -91,7 +92,10 @@ def users_reads(emulator: Any) -> int:
 
 
 def test_chunks_bill_every_customer_once_and_a_replan_with_other_chunks_bills_nothing(
-    enlivy_emulator: Any, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    enlivy_emulator: Any,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     enlivy_emulator.reset(extra_customers=24)
     source = write_specs(tmp_path / "specs.jsonl", [bench_customer(i) for i in range(1, 25)], blank_every=5)
@@ -115,7 +119,7 @@ def test_chunks_bill_every_customer_once_and_a_replan_with_other_chunks_bills_no
     assert summary["missing_chunks"] == [] and summary["rows"] == summary["total_rows"] == 24
     billed = enlivy_emulator.billings()
     assert billed["invoices"] == billed["billings"] == 24 and billed["duplicates"] == 0
-    out = capfd.readouterr().out
+    out = task_log(capfd, caplog)
     assert "chunk 3/4: 6/6 done (6 created, 0 existing, 0 replayed, 0 failed)" in out  # per-chunk progress
     assert "Total: 24 of 24 rows in 4 of 4 chunks: 24 created, 0 existing" in out  # the run's total
 
