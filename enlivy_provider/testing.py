@@ -193,6 +193,13 @@ class EmulatorHandle:
         """The organization's invoices that are not soft-deleted (the demo organization by default)."""
         return [i for i in self.invoices(organization_id or self.org_id) if not i.get("deleted_at")]
 
+    def billings(self, organization_id: str | None = None) -> dict[str, Any]:
+        """Live invoices per billing (customer, period, billing key), counted in the emulator:
+        ``{"billings", "invoices", "duplicates", "examples"}`` (``GET /_emulator/billings``)."""
+        return dict(
+            self._admin("GET", "/billings", params={"organization_id": organization_id or self.org_id})
+        )
+
     def bulk_invoices(self, count: int, **spec: Any) -> dict[str, Any]:
         return dict(self._admin("POST", "/bulk-invoices", {"count": count, **spec}))
 

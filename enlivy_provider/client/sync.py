@@ -10,7 +10,7 @@ import os
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -33,6 +33,16 @@ _TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
 Include = str | Iterable[str] | None
 
 
+class Throttle(Protocol):
+    """Paces a client's requests (``EnlivyClient.throttle``), e.g. ``invoices.ratelimit.RateLimiter``."""
+
+    def acquire(self) -> None:
+        """Block until the next request may be sent (called before every attempt, retries included)."""
+
+    def rate_limited(self, retry_after: float | None) -> None:
+        """The server answered 429 (``Retry-After`` in seconds, when it sent one)."""
+
+
 class _BearerAuth(AuthBase):
     """Bearer token as a session auth object: set on every request, and (unlike a plain header) it keeps
     requests from swapping in ~/.netrc credentials. Its repr never shows the token."""
@@ -52,7 +62,11 @@ class EnlivyClient(BaseEnlivyClient):
     """Blocking Enlivy API client. Thread-safe: one session, a connection pool of ``pool_maxsize``.
 
     Arguments: see ``BaseEnlivyClient``. Use as a context manager or call ``close()``.
+    ``throttle`` (default None), when set, paces every attempt of every request of every thread sharing the
+    client and hears of each 429 (see :class:`Throttle`).
     """
+
+    throttle: Throttle | None = None
 
     def _open_transport(self, pool_maxsize: int) -> None:
         self._login_lock = threading.Lock()
@@ -92,6 +106,8 @@ class EnlivyClient(BaseEnlivyClient):
         attempts = core.Attempts(prepared, self._settings.policy, self._secrets())
         url = self._settings.base_url + prepared.path
         while True:
+            if self.throttle is not None:
+                self.throttle.acquire()
             try:
                 raw = self._session.request(
                     prepared.method,
@@ -102,6 +118,8 @@ class EnlivyClient(BaseEnlivyClient):
                     timeout=self._settings.timeout,
                     allow_redirects=False,
                 )
+                if raw.status_code == 429 and self.throttle is not None:
+                    self.throttle.rate_limited(core.parse_retry_after(raw.headers))
                 # .content reads the whole body: a connection cut mid-response raises here, inside the try.
                 step = attempts.on_response(raw.status_code, raw.headers, raw.content)
             except _TRANSPORT_ERRORS as exc:

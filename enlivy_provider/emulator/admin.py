@@ -133,6 +133,31 @@ async def all_invoices(request: Request, organization_id: str | None = None) -> 
     return json_response({"data": [invoice_for_admin(i) for i in state.store.all_invoices(organization_id)]})
 
 
+@admin_router.get("/billings")
+async def billings(request: Request, organization_id: str = DEMO_ORG_ID) -> Response:
+    """How many live invoices each billing (customer, period, billing key) has; ``duplicates`` = invoices
+    beyond the first of a billing, with up to 20 ``examples``."""
+    counts = state_of(request).store.billing_counts(organization_id)
+    doubled = [c for c in counts if c[4] > 1]
+    return json_response(
+        {
+            "billings": len(counts),
+            "invoices": sum(c[4] for c in counts),
+            "duplicates": sum(c[4] - 1 for c in doubled),
+            "examples": [
+                {
+                    "customer_id": c[0],
+                    "period_start": c[1],
+                    "period_end": c[2],
+                    "billing_key": c[3],
+                    "invoices": c[4],
+                }
+                for c in doubled[:20]
+            ],
+        }
+    )
+
+
 @admin_router.post("/bulk-invoices")
 async def bulk_invoices(request: Request) -> Response:
     """Benchmarks: ``{"count": N, "organization_id"?, "status"?, "currency"?, "customer_ids"?, "price"?}``."""

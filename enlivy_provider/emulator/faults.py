@@ -325,6 +325,7 @@ class ChaosMiddleware:
             state.invoices.auto_pay(state.config.auto_pay_after)
         wait = state.rate_limiter.acquire()
         if wait is not None:
+            state.counters.limited()
             await send_json(answer, 429, {"message": "Too Many Attempts."}, {"Retry-After": str(wait)})
             return
         fault = state.faults.take(method, path, decoded_query(scope))
@@ -344,6 +345,7 @@ class ChaosMiddleware:
                 )
                 return
             if fault.action == "rate_limit":
+                state.counters.limited()
                 headers = {"Retry-After": str(fault.retry_after if fault.retry_after is not None else 1)}
                 await send_json(answer, 429, {"message": "Too Many Attempts."}, headers)
                 return

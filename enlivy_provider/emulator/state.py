@@ -35,6 +35,7 @@ REQUEST_LOG_SIZE = 20_000
 
 class RequestCounters:
     """Requests per ``"METHOD <route template>"``; ``writes`` = writes under /organizations/…;
+    ``rate_limited`` = answers 429 (the ``rate_limit`` config or a ``rate_limit`` fault);
     ``in_flight`` = per ``"METHOD <path>"``, requests counted but not finished yet, so a test can wait for
     its own request to end instead of sleeping (requests of earlier tests may still be running).
 
@@ -46,6 +47,7 @@ class RequestCounters:
         self._lock = threading.Lock()
         self._routes: Counter[str] = Counter()
         self._writes = 0
+        self._rate_limited = 0
         self._in_flight: Counter[str] = Counter()
         self._log: deque[dict[str, str]] = deque(maxlen=REQUEST_LOG_SIZE)
 
@@ -61,6 +63,10 @@ class RequestCounters:
         with self._lock:
             return list(self._log)
 
+    def limited(self) -> None:
+        with self._lock:
+            self._rate_limited += 1
+
     def done(self, method: str, path: str) -> None:
         with self._lock:
             self._in_flight[f"{method} {path}"] -= 1
@@ -72,6 +78,7 @@ class RequestCounters:
             return {
                 "routes": dict(self._routes),
                 "writes": self._writes,
+                "rate_limited": self._rate_limited,
                 "total": sum(self._routes.values()),
                 "in_flight": dict(self._in_flight),
             }
@@ -82,6 +89,7 @@ class RequestCounters:
             self._routes.clear()
             self._writes = 0
             self._log.clear()
+            self._rate_limited = 0
 
 
 class EmulatorState:

@@ -19,6 +19,17 @@ from typing import Any
 
 from enlivy_provider.emulator.jsonio import dumps, loads
 
+
+def records_by_ids_sql(count: int) -> str:
+    """The query of :meth:`Store.records_by_ids`. The unary ``+`` keeps SQLite from walking the (kind,
+    organization_id, seq) index in seq order over all of the organization's users (~40 ms of CPU at 100,000):
+    the ids are looked up by primary key, then the few rows sorted."""
+    marks = ", ".join("?" for _ in range(count))
+    return (
+        f"SELECT doc FROM records WHERE id IN ({marks}) AND +kind = ? AND +organization_id = ? ORDER BY seq"
+    )
+
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
     kind TEXT NOT NULL, id TEXT PRIMARY KEY, organization_id TEXT, seq INTEGER NOT NULL,
@@ -37,6 +48,7 @@ CREATE INDEX IF NOT EXISTS invoices_org_live_created ON invoices (organization_i
 CREATE INDEX IF NOT EXISTS invoices_org_updated ON invoices (organization_id, updated_at);
 CREATE INDEX IF NOT EXISTS invoices_org_issued ON invoices (organization_id, issued_at);
 CREATE INDEX IF NOT EXISTS invoices_org_status ON invoices (organization_id, status);
+CREATE INDEX IF NOT EXISTS invoices_org_receiver ON invoices (organization_id, organization_receiver_user_id);
 CREATE INDEX IF NOT EXISTS invoices_payable ON invoices (payable_since);
 CREATE TABLE IF NOT EXISTS tokens (
     token TEXT PRIMARY KEY, email TEXT, organization_ids TEXT NOT NULL
@@ -212,6 +224,13 @@ class Store:
         if row is None or (organization_id is not None and row[0] != organization_id):
             return None
         return dict(loads(row[1]))
+
+    def records_by_ids(self, kind: str, ids: Sequence[str], organization_id: str) -> list[dict[str, Any]]:
+        """The records of a kind with these ids (in insertion order): a list filtered by ``ids`` reads only
+        them, so it costs the same with 100,000 customers as with six."""
+        with self._lock:
+            rows = self._conn.execute(records_by_ids_sql(len(ids)), (*ids, kind, organization_id)).fetchall()
+        return [dict(loads(row[0])) for row in rows]
 
     def list_records(self, kind: str, organization_id: str | None = None) -> list[dict[str, Any]]:
         """Every record of a kind (in insertion order), optionally of one organization."""
@@ -393,6 +412,28 @@ class Store:
             }
             for row in rows
         }
+
+    def billing_counts(self, organization_id: str) -> list[tuple[str, str, str, str, int]]:
+        """Live billing invoices per (customer, line billing period, billing key): ``[(customer, start, end,
+        key, invoices)]``. Live = not soft-deleted, not cancelled; proformas, reversals and inbound invoices
+        bill nothing. An invoice whose lines bill several periods counts once for each. Computed in SQL, so a
+        benchmark can check 100,000 invoices for duplicates without moving them out of the emulator."""
+        sql = """
+            SELECT i.organization_receiver_user_id,
+                   substr(json_extract(line.value, '$.billing_period_started_at'), 1, 10),
+                   substr(json_extract(line.value, '$.billing_period_ended_at'), 1, 10),
+                   COALESCE(json_extract(i.doc, '$.peppol_project_reference'), ''),
+                   COUNT(DISTINCT i.id)
+            FROM invoices AS i, json_each(i.doc, '$.line_items') AS line
+            WHERE i.organization_id = ? AND i.deleted_at IS NULL AND COALESCE(i.status, '') != 'cancelled'
+              AND COALESCE(i.type, '') NOT IN ('proforma', 'reversal', 'credit_note')
+              AND COALESCE(i.direction, '') != 'inbound'
+              AND json_extract(line.value, '$.has_billing_period')
+            GROUP BY 1, 2, 3, 4
+        """
+        with self._lock:
+            rows = self._conn.execute(sql, (organization_id,)).fetchall()
+        return [(str(r[0]), str(r[1]), str(r[2]), str(r[3]), int(r[4])) for r in rows]
 
     def count_invoices(self, organization_id: str, *, deleted: bool) -> int:
         clause = "deleted_at IS NOT NULL" if deleted else "deleted_at IS NULL"

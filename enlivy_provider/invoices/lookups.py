@@ -6,6 +6,7 @@ nothing here writes.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,8 @@ def load_catalog(client: EnlivyClient) -> Catalog:
         tax_classes=client.list_tax_classes(per_page=50),
     )
 
+
+IDS_PER_REQUEST = 30  # the ``ids`` filter takes at most 30 ids (enlivy-api-notes.md §6.1)
 
 # Enlivy refuses to invoice a user whose role has can_be_invoiced false (e.g. staff); the operators ask for the
 # role (include=user_role) and find that before writing.
@@ -122,6 +125,26 @@ class CustomerDirectory:
     def fetch(cls, client: EnlivyClient) -> CustomerDirectory:
         # With their roles: a bulk run must find a customer it may not invoice before its first write.
         return cls(client.list_customers(per_page=50, include=CUSTOMER_INCLUDE))
+
+    @classmethod
+    def fetch_for(
+        cls, client: EnlivyClient, refs: Iterable[CustomerRef], *, workers: int = 1
+    ) -> CustomerDirectory:
+        """The customers ``refs`` name. All by id: only those, 30 per request (the ``ids`` filter's limit), on
+        ``workers`` threads — a chunk of 6,000 customers of an organization of 100,000 reads 200 short pages
+        instead of all 2,000. Any by email: every customer (an email can only be matched against the list)."""
+        wanted = sorted({ref.id for ref in refs if ref.id is not None})
+        if any(ref.id is None for ref in refs) or not wanted:
+            return cls.fetch(client)
+        batches = [wanted[i : i + IDS_PER_REQUEST] for i in range(0, len(wanted), IDS_PER_REQUEST)]
+
+        def read(batch: list[str]) -> list[dict[str, Any]]:
+            return list(client.list_customers(ids=",".join(batch), per_page=50, include=CUSTOMER_INCLUDE))
+
+        if workers <= 1 or len(batches) == 1:
+            return cls(customer for batch in batches for customer in read(batch))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="enlivy-customers") as pool:
+            return cls(customer for page in pool.map(read, batches) for customer in page)
 
     def label(self, customer_id: str) -> str:
         """The customer's name and e-mail, for logs (the id itself when unknown)."""

@@ -60,6 +60,7 @@ class SpecResult:
     issues: list[ValidationIssue]
     raw_customer: Any = None
     key: str | None = None
+    path: str = ""  # how issues name the entry: ``invoices[3]``, or ``line 17`` of a chunk's file
 
 
 def parse_json_input(value: object, path: str) -> tuple[object, list[ValidationIssue]]:
@@ -143,8 +144,10 @@ def prepare_bulk_specs(
     default_locale: str = "en",
     reference_date: dt.date | None = None,
     data_interval: tuple[dt.datetime, dt.datetime] | None = None,
+    paths: list[str] | None = None,
 ) -> tuple[list[SpecResult], list[ValidationIssue]]:
-    """Check every bulk entry; returns per-entry results and issues about the whole input."""
+    """Check every bulk entry; returns per-entry results and issues about the whole input. ``paths`` name the
+    entries in issues (default ``invoices[i]``; a chunk's rows are named by their line in the file)."""
     invoices, issues = parse_json_input(invoices, "invoices")
     defaults, found = parse_json_input(invoice_defaults, "invoice_defaults")
     issues += found
@@ -164,10 +167,10 @@ def prepare_bulk_specs(
 
     results: list[SpecResult] = []
     for index, raw in enumerate(invoices):
-        path = join_path("invoices", index)
+        path = paths[index] if paths is not None else join_path("invoices", index)
         if not isinstance(raw, Mapping):
             issue = ValidationIssue(path, f"must be an object (got {type(raw).__name__})")
-            results.append(SpecResult(index, None, [issue]))
+            results.append(SpecResult(index, None, [issue], path=path))
             continue
         unknown = sorted(set(map(str, raw)) - set(SPEC_KEYS))
         extra = [
@@ -199,6 +202,7 @@ def prepare_bulk_specs(
                 all_issues,
                 raw_customer=raw.get("customer"),
                 key=None if key is None else str(key),
+                path=path,
             )
         )
     return results, []

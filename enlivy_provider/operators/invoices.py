@@ -9,12 +9,15 @@ Airflow may retry.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import jinja2
@@ -27,6 +30,7 @@ from enlivy_provider.invoices.billing_identity import (
     default_billing_key,
 )
 from enlivy_provider.invoices.billing_period import BillingPeriod
+from enlivy_provider.invoices.chunks import Chunk, chunk_result
 from enlivy_provider.invoices.decimals import non_finite_issues
 from enlivy_provider.invoices.errors import (
     InvoiceValidationError,
@@ -59,6 +63,7 @@ from enlivy_provider.invoices.writer import (
 )
 from enlivy_provider.lineage import EnlivyLineageMixin, invoices_dataset
 from enlivy_provider.links import EnlivyInvoiceLink
+from enlivy_provider.operators.chunks import load_chunk
 from enlivy_provider.run_dates import RunInfo
 
 if TYPE_CHECKING:
@@ -421,12 +426,48 @@ class _BulkItem:
     customer_label: str  # name and e-mail, for the log
 
 
+@dataclass
+class _Outcomes:
+    """What the creates of a bulk run came to. The summaries are kept for the full result only: a chunk
+    returns counts and amounts, so its memory does not grow with the invoices it finished."""
+
+    keep: bool
+    summaries: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    counts: Counter[str] = dataclasses.field(default_factory=Counter)
+    totals: dict[str, Decimal] = dataclasses.field(default_factory=dict)
+    failures: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
+
+    def add(self, index: int, summary: dict[str, Any]) -> None:
+        self.counts[summary["outcome"]] += 1
+        total, currency = (summary.get("totals") or {}).get("total"), summary.get("currency")
+        if total is not None and currency:
+            self.totals[currency] = self.totals.get(currency, Decimal(0)) + Decimal(total)
+        if self.keep:
+            self.summaries[index] = summary
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        return [self.failures[i] for i in sorted(self.failures)]
+
+    def bulk_result(self) -> dict[str, Any]:
+        ordered = [self.summaries[i] for i in sorted(self.summaries)]
+        return {
+            **{outcome: [s for s in ordered if s["outcome"] == outcome] for outcome in OUTCOMES},
+            "failed": self.failed,
+            "invoice_ids": [s["id"] for s in ordered],
+        }
+
+
 class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
     """Create many invoices (one per spec) with bounded concurrency, exactly once each.
 
     :param invoices: list of specs ``{"customer", "line_items", "invoice"?, "billing_period"?, "billing_key"?,
         "key"?}``, a ``.json``/``.json.j2`` file, or an XComArg. ``key`` (default: the customer id) names the
         item in the result (and in the idempotency key); it must be unique within the list.
+    :param chunk: instead of ``invoices``: one chunk descriptor of
+        :class:`~enlivy_provider.operators.chunks.EnlivyPlanInvoiceChunksOperator` (``.expand(chunk=plan.output)``);
+        the specs are that chunk's lines of the planned JSON Lines file, and the task returns a small chunk
+        result (counts, amounts per currency, the first failures) instead of every invoice's summary.
     :param invoice_defaults: invoice fields every spec starts from (a spec's ``invoice`` overrides them).
     :param billing_period: the default period of every spec (``"data_interval"`` or ``{start, end}``).
     :param billing_key: what the specs bill (a spec's ``billing_key`` overrides it); default
@@ -437,14 +478,23 @@ class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
         the task still fails, writing nothing, when every spec is invalid;
         by default one invalid spec stops the task before anything is written.
     :param max_concurrency: parallel requests (threads sharing one pooled client).
-    :param max_requests_per_second: client-side rate limit over all threads (None: no limit).
+    :param max_requests_per_second: client-side rate limit over all threads and every request of the task
+        (None: no limit); a 429 holds every thread for its ``Retry-After``. Chunks running at once share the
+        API quota: give each ``quota / max_active_tis_per_dagrun``.
     :param dry_run: validate and preview every spec; write nothing.
     :param progress_interval: seconds between progress log lines.
     """
 
-    template_fields: Sequence[str] = ("invoices", "invoice_defaults", "billing_period", "billing_key")
+    template_fields: Sequence[str] = (
+        "invoices",
+        "chunk",
+        "invoice_defaults",
+        "billing_period",
+        "billing_key",
+    )
     template_fields_renderers: ClassVar[dict[str, str]] = {
         "invoices": "json",
+        "chunk": "json",
         "invoice_defaults": "json",
         "billing_period": "json",
     }
@@ -452,7 +502,8 @@ class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
     def __init__(
         self,
         *,
-        invoices: Any,
+        invoices: Any = None,
+        chunk: Any = None,
         invoice_defaults: Any = None,
         billing_period: Any = None,
         billing_key: str | None = None,
@@ -472,7 +523,10 @@ class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
             raise ValueError(f"max_concurrency must be >= 1 (got {max_concurrency})")
         if max_requests_per_second is not None and max_requests_per_second <= 0:
             raise ValueError(f"max_requests_per_second must be > 0 (got {max_requests_per_second})")
+        if invoices is not None and chunk is not None:
+            raise ValueError("give invoices or chunk, not both")
         self.invoices = invoices
+        self.chunk = chunk
         self.invoice_defaults = invoice_defaults
         self.billing_period = billing_period
         self.billing_key = billing_key
@@ -489,30 +543,39 @@ class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
 
     def _run(self, context: Context) -> dict[str, Any]:
         run = RunInfo.from_context(context)
+        started = time.monotonic()
+        chunk, invoices, paths = self._input()
         results, issues = prepare_bulk_specs(
-            self.invoices,
+            invoices,
             invoice_defaults=self.invoice_defaults,
             billing_period=self.billing_period,
             default_locale=self.default_locale,
             reference_date=run.reference_date,
             data_interval=run.data_interval,
+            paths=paths,
         )
+        del invoices  # a chunk's parsed rows: the specs hold what is needed from here on
         billing_key, found = check_billing_key(self.billing_key)
         issues += found
-        with enlivy_errors(f"task {self.task_id}"):
+        label = chunk.label if chunk else "create invoices"
+        with enlivy_errors(f"task {self.task_id}" + (f" ({label})" if chunk else "")):
             raise_if_issues(issues, subject="invoices")
             hook = self._hook(pool_maxsize=max(self.max_concurrency, 10))
             client = hook.get_client()
+            # Every request of the task is paced, the customer and catalogue reads too; a 429 holds them all.
+            client.throttle = RateLimiter(self.max_requests_per_second)
             items, invalid = self._check_online(
                 hook, results, billing_key or default_billing_key(self.dag_id, self.task_id)
             )
-            self.log.info("%d invoice specs: %d valid, %d invalid", len(results), len(items), len(invalid))
+            specs = len(results)
+            del results  # the items carry the valid specs on
+            self.log.info("%d invoice specs: %d valid, %d invalid", specs, len(items), len(invalid))
             # skip_invalid lets the valid specs through; it never makes "nothing at all could be billed"
             # a green task.
             if invalid and (not self.skip_invalid or not items):
                 raise InvoiceValidationError(
                     [issue for entry in invalid for issue in entry["issues"]],
-                    subject=f"{len(invalid)} of {len(results)} invoice specs "
+                    subject=f"{len(invalid)} of {specs} invoice specs "
                     + ("is invalid" if len(invalid) == 1 else "are invalid"),
                 )
             for entry in invalid:
@@ -523,6 +586,9 @@ class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
                 {"key": e["key"], "customer": e["customer"], "errors": [str(i) for i in e["issues"]]}
                 for e in invalid
             ]
+            if self.is_dry_run and chunk is not None:
+                self.log.info("dry_run: nothing written")
+                return self._chunk_result(context, chunk, _previewed(items), invalid_out, started)
             if self.is_dry_run:
                 for item in items[:PREVIEWS_LOGGED]:
                     self.log.info("%s", item.preview.render_text(item.customer_label))
@@ -536,20 +602,66 @@ class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
                     "previews": [{"key": item.key, **item.preview.as_dict()} for item in items],
                     "invalid": invalid_out,
                 }
-            result = self._create_all(context, client, hook, items)
-        result["invalid"] = invalid_out
-        failed = result["failed"]
+            outcomes = self._create_all(context, client, hook, items, label=label, keep=chunk is None)
+        if chunk is not None:
+            result = self._chunk_result(context, chunk, outcomes, invalid_out, started)
+        else:
+            result = {**outcomes.bulk_result(), "invalid": invalid_out}
+        failed = outcomes.failed
         if failed:
             context["ti"].xcom_push(key="bulk_result", value=result)
             message = (
-                f"{len(failed)} of {len(items)} invoices failed (created {len(result['created'])}, "
-                f"existing {len(result['existing'])}, replayed {len(result['replayed'])}); "
+                f"{len(failed)} of {len(items)} invoices failed (created {outcomes.counts['created']}, "
+                f"existing {outcomes.counts['existing']}, replayed {outcomes.counts['replayed']}); "
                 f"first: {failed[0]['key']}: {failed[0]['error']}"
             )
+            if chunk is not None:
+                message = f"{chunk.label}: {message}"
             if any(f["retryable"] for f in failed):
                 raise AirflowException(message + " — a retry creates only the missing ones")
             raise AirflowFailException(message)
-        self.record_lineage(outputs=[invoices_dataset(hook, rows=len(result["created"]))])
+        self.record_lineage(outputs=[invoices_dataset(hook, rows=outcomes.counts["created"])])
+        return result
+
+    def _input(self) -> tuple[Chunk | None, Any, list[str] | None]:
+        """The specs to bill: ``invoices``, or the rows of ``chunk`` (with the file line naming each)."""
+        if self.chunk is None:
+            return None, self.invoices, None
+        if self.invoices is not None:
+            raise AirflowFailException("give invoices or chunk, not both")
+        chunk, rows, paths = load_chunk(self.chunk)
+        where = f"lines {paths[0].split()[-1]}..{paths[-1].split()[-1]}" if paths else "no lines"
+        self.log.info(
+            "%s of %s: %s, %s of %s invoice specs",
+            chunk.label,
+            chunk.source,
+            where,
+            f"{chunk.rows:,}",
+            f"{chunk.total_rows:,}",
+        )
+        return chunk, rows, paths
+
+    def _chunk_result(
+        self,
+        context: Context,
+        chunk: Chunk,
+        outcomes: _Outcomes,
+        invalid: list[dict[str, Any]],
+        started: float,
+    ) -> dict[str, Any]:
+        counts = {**outcomes.counts, "failed": len(outcomes.failures), "invalid": len(invalid)}
+        result = chunk_result(
+            chunk,
+            counts=counts,
+            totals=outcomes.totals,
+            failed=outcomes.failed,
+            invalid=invalid,
+            attempt=int(getattr(context["ti"], "try_number", 1) or 1),
+            seconds=time.monotonic() - started,
+            dry_run=self.is_dry_run,
+        )
+        if self.is_dry_run:
+            result["previewed"] = outcomes.counts["previewed"]
         return result
 
     def on_kill(self) -> None:
@@ -562,17 +674,24 @@ class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
     ) -> tuple[list[_BulkItem], list[dict[str, Any]]]:
         """Resolve customers, price every spec, check keys are unique; nothing is written."""
         client = hook.get_client()
-        valid = [r for r in results if r.spec is not None]
-        directory = CustomerDirectory.fetch(client) if valid else CustomerDirectory(())
+        valid = [r.spec for r in results if r.spec is not None]
+        directory = (
+            CustomerDirectory.fetch_for(
+                client, [spec.customer for spec in valid], workers=self.max_concurrency
+            )
+            if valid
+            else CustomerDirectory(())
+        )
         catalog = load_catalog(client) if valid else Catalog()
         items: list[_BulkItem] = []
         invalid: list[dict[str, Any]] = []
-        seen_keys: dict[str, int] = {}
+        seen_keys: dict[str, str] = {}
         # if_exists allows one invoice per billing; specs of one run look up before any is created.
-        seen_billings: dict[tuple[str, BillingPeriod, str], int] = {}
+        seen_billings: dict[tuple[str, BillingPeriod, str], str] = {}
         for result in results:
             issues = list(result.issues)
             spec = result.spec
+            where = result.path or f"invoices[{result.index}]"
             customer_id: str | None = None
             preview: Preview | None = None
             if spec is not None:
@@ -588,22 +707,22 @@ class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
             if spec is not None and key in seen_keys:
                 issues.append(
                     ValidationIssue(
-                        f"invoices[{result.index}]",
-                        f"duplicate key {key!r} (also invoices[{seen_keys[key]}]); give each spec a distinct 'key'",
+                        where,
+                        f"duplicate key {key!r} (also {seen_keys[key]}); give each spec a distinct 'key'",
                     )
                 )
-            seen_keys.setdefault(key, result.index)
+            seen_keys.setdefault(key, where)
             period = spec.lookup_period if spec is not None else None
             what = (spec.billing_key if spec else None) or billing_key
             if spec is not None and period is not None:
                 issues += check_marker_field(spec.draft.fields, what, path=join_path(spec.path, "invoice"))
             if customer_id is not None and period is not None and self.if_exists != "create":
-                other = seen_billings.setdefault((customer_id, period, what), result.index)
-                if other != result.index:
+                other = seen_billings.setdefault((customer_id, period, what), where)
+                if other != where:
                     issues.append(
                         ValidationIssue(
-                            f"invoices[{result.index}]",
-                            f"bills {customer_id} for {period.start} .. {period.end} like invoices[{other}] "
+                            where,
+                            f"bills {customer_id} for {period.start} .. {period.end} like {other} "
                             f"(billing key {what!r}); if_exists={self.if_exists!r} allows one invoice per "
                             "billing: give the specs different billing_key values (or if_exists='create')",
                         )
@@ -621,16 +740,19 @@ class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
         return items, invalid
 
     def _create_all(
-        self, context: Context, client: EnlivyClient, hook: EnlivyHook, items: Sequence[_BulkItem]
-    ) -> dict[str, Any]:
+        self,
+        context: Context,
+        client: EnlivyClient,
+        hook: EnlivyHook,
+        items: Sequence[_BulkItem],
+        *,
+        label: str,
+        keep: bool,
+    ) -> _Outcomes:
         from enlivy_provider.client import EnlivyError
 
-        limiter = RateLimiter(self.max_requests_per_second)
-        progress = Progress(
-            len(items), self.log.info, interval=self.progress_interval, label="create invoices"
-        )
-        outcomes: dict[int, dict[str, Any]] = {}
-        failures: dict[int, dict[str, Any]] = {}
+        progress = Progress(len(items), self.log.info, interval=self.progress_interval, label=label)
+        outcomes = _Outcomes(keep=keep)
         started = time.monotonic()
 
         cancelled = self._cancelled = threading.Event()
@@ -647,35 +769,40 @@ class EnlivyCreateInvoicesOperator(_EnlivyInvoiceOperator):
                 if_exists=self.if_exists,
                 if_cancelled=self.if_cancelled,
                 url_for=hook.invoice_url,
-                before_request=limiter.acquire,
                 warn=self.log.warning,
             )
 
         with ThreadPoolExecutor(max_workers=self.max_concurrency, thread_name_prefix="enlivy-bulk") as pool:
             futures = {pool.submit(create, item): item for item in items}
             for future in as_completed(futures):
-                item = futures[future]
+                item = futures.pop(
+                    future
+                )  # a finished future (and its summary) is not kept alive by the dict
                 try:
                     summary = future.result()
                 except Exception as exc:  # every item is attempted; failures are reported together
                     retryable = isinstance(exc, EnlivyError | BulkCancelledError) and bool(exc.retryable)
-                    failures[item.index] = {
+                    failure = {
                         "key": item.key,
                         "customer": item.spec.customer.as_json(),
                         "error": f"{type(exc).__name__}: {exc}",
                         "retryable": retryable,
                     }
-                    self.log.warning(
-                        "%s (%s) failed: %s", item.customer_label, item.key, failures[item.index]["error"]
-                    )
+                    outcomes.failures[item.index] = failure
+                    self.log.warning("%s (%s) failed: %s", item.customer_label, item.key, failure["error"])
                     progress.record("failed")
                     continue
-                outcomes[item.index] = summary
+                outcomes.add(item.index, summary)
                 progress.record(summary["outcome"])
         self.log.info("%s (finished in %.1fs)", progress.line(), time.monotonic() - started)
-        ordered = [outcomes[i] for i in sorted(outcomes)]
-        return {
-            **{outcome: [s for s in ordered if s["outcome"] == outcome] for outcome in OUTCOMES},
-            "failed": [failures[i] for i in sorted(failures)],
-            "invoice_ids": [s["id"] for s in ordered],
-        }
+        return outcomes
+
+
+def _previewed(items: Sequence[_BulkItem]) -> _Outcomes:
+    """A dry run's chunk result: how many specs were previewed and what they would bill per currency."""
+    outcomes = _Outcomes(keep=False)
+    for item in items:
+        outcomes.counts["previewed"] += 1
+        currency = item.preview.currency
+        outcomes.totals[currency] = outcomes.totals.get(currency, Decimal(0)) + item.preview.totals.total
+    return outcomes

@@ -32,6 +32,11 @@ def billing_dag(monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 @pytest.fixture
+def chunked_billing_dag(monkeypatch: pytest.MonkeyPatch) -> Any:
+    return parse_example_dags(monkeypatch).get_dag("enlivy_billing_in_chunks")
+
+
+@pytest.fixture
 def event_dag(monkeypatch: pytest.MonkeyPatch) -> Any:
     return parse_example_dags(monkeypatch).get_dag("enlivy_event_invoice")
 

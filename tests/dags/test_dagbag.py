@@ -11,6 +11,7 @@ from dag_helpers import DAGS_DIR, dag_files, helper_modules
 
 EXPECTED_DAGS = {
     "enlivy_recurring_billing",
+    "enlivy_billing_in_chunks",
     "enlivy_event_invoice",
     "enlivy_invoice_export",
     "enlivy_month_end",

@@ -78,6 +78,27 @@ def test_429_waits_for_retry_after_then_succeeds(
     assert enlivy_emulator.request_count(*GET_ONE) == 2
 
 
+def test_a_throttle_paces_every_attempt_and_hears_each_429(
+    client_factory: Callable[..., EnlivyClient], enlivy_emulator: Any
+) -> None:
+    class Recorder:
+        def __init__(self) -> None:
+            self.calls: list[object] = []
+
+        def acquire(self) -> None:
+            self.calls.append("acquire")
+
+        def rate_limited(self, retry_after: float | None) -> None:
+            self.calls.append(retry_after)
+
+    enlivy_emulator.add_fault("GET", "/organizations/*/users", "rate_limit", retry_after=0, times=2)
+    client = client_factory()  # short backoff already
+    client.throttle = recorder = Recorder()
+    assert len(list(client.list_customers(per_page=50))) > 0
+    # Three attempts of one request, each paced; the two 429s are reported with their Retry-After.
+    assert recorder.calls == ["acquire", 0.0, "acquire", 0.0, "acquire"]
+
+
 def test_get_retried_through_two_500s(
     api: EnlivyClient, payload: Callable[..., dict[str, Any]], enlivy_emulator: Any
 ) -> None:

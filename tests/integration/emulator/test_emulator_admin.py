@@ -157,3 +157,55 @@ def test_config_validation(enlivy_emulator: EmulatorHandle) -> None:
         "auto_pay_after": None,
         "replay_header": True,
     }
+
+
+def test_billings_counts_live_invoices_per_billing_and_the_duplicates(
+    api: Api, enlivy_emulator: EmulatorHandle
+) -> None:
+    def billed(
+        customer: int, start: str, end: str, key: str | None = None, **fields: object
+    ) -> dict[str, object]:
+        line = {
+            "name_lang_map": {"en": "Plan"},
+            "quantity": 1,
+            "price": "10.00",
+            "has_billing_period": True,
+            "billing_period_started_at": start,
+            "billing_period_ended_at": end,
+        }
+        return api.create_invoice(customer, line_items=[line], peppol_project_reference=key, **fields)
+
+    billed(0, "2026-10-01", "2026-10-31", "usage")
+    billed(0, "2026-10-01", "2026-10-31", "usage")  # the same billing twice: one duplicate
+    billed(0, "2026-10-01", "2026-10-31", "consulting")  # another billing key: another billing
+    billed(0, "2026-09-01", "2026-09-30", "usage")
+    cancelled = billed(1, "2026-10-01", "2026-10-31", "usage")
+    billed(1, "2026-10-01", "2026-10-31", "usage")  # billed again after the cancellation: no duplicate
+    api.put(f"/invoices/{cancelled['id']}", json={"status": "cancelled"})
+    deleted = billed(2, "2026-10-01", "2026-10-31", "usage")
+    api.delete(f"/invoices/{deleted['id']}")
+    api.create_invoice(3)  # no billing period: not a billing
+    counts = enlivy_emulator.billings()
+    assert (counts["billings"], counts["invoices"], counts["duplicates"]) == (4, 5, 1)
+    customer = seed.DEMO_CUSTOMERS[0].id
+    assert counts["examples"] == [
+        {
+            "customer_id": customer,
+            "period_start": "2026-10-01",
+            "period_end": "2026-10-31",
+            "billing_key": "usage",
+            "invoices": 2,
+        }
+    ]
+
+
+def test_answers_429_are_counted(api: Api, enlivy_emulator: EmulatorHandle) -> None:
+    enlivy_emulator.configure(rate_limit=0.01)  # one request, then the next token is 100 s away
+    assert api.list_invoices().status_code == 200
+    refused = api.list_invoices()
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "100"
+    assert enlivy_emulator.counters()["rate_limited"] == 1
+    enlivy_emulator.reset()
+    enlivy_emulator.add_fault("GET", "/organizations/*/users", "rate_limit", times=2)
+    assert [api.get("/users").status_code for _ in range(3)] == [429, 429, 200]
+    assert enlivy_emulator.counters()["rate_limited"] == 2

@@ -51,3 +51,24 @@ def test_progress_logs_at_most_every_interval_with_rate_and_eta() -> None:
         == "invoices: 5/10 done (4 created, 0 existing, 0 replayed, 1 failed), 1.0/s, elapsed 5.0s, ETA 5s"
     )
     assert progress.line().startswith("invoices: 10/10 done (9 created, 0 existing, 0 replayed, 1 failed)")
+
+
+def test_a_429_holds_every_caller_for_its_retry_after() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(10, clock=clock, sleep=clock.sleep)
+    limiter.acquire()  # t = 0
+    limiter.rate_limited(2.0)  # one thread's request was refused: the token's quota is spent
+    limiter.acquire()
+    assert clock.now >= 2.0  # the next request of *any* thread waits for the Retry-After
+    assert limiter.rate_limited_count == 1
+    unlimited = RateLimiter(None, clock=clock, sleep=clock.sleep)
+    unlimited.rate_limited(None)  # no Retry-After: the client's own backoff spaces the retry
+    before = clock.now
+    unlimited.acquire()
+    assert clock.now == before
+    unlimited.rate_limited(1.5)
+    unlimited.acquire()
+    assert clock.now == pytest.approx(before + 1.5)
+    unlimited.rate_limited(3600)  # a server asking for an hour: capped, as the client caps Retry-After
+    unlimited.acquire()
+    assert clock.now == pytest.approx(before + 1.5 + 60)
