@@ -118,7 +118,13 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": "Enlivy", "python-modules": ["enlivy_provider.sensors.invoice_status"]}
         ],
         "triggers": [
-            {"integration-name": "Enlivy", "python-modules": ["enlivy_provider.triggers.invoice_status"]}
+            {
+                "integration-name": "Enlivy",
+                "python-modules": [
+                    "enlivy_provider.triggers.invoice_status",
+                    "enlivy_provider.triggers.invoice_events",
+                ],
+            }
         ],
         # The enlivy:// asset scheme (enlivy_provider.assets): Airflow 3 reads "asset-uris", Airflow 2
         # "dataset-uris"; each ignores the other's key.
