@@ -15,8 +15,9 @@ Its position in the trail is stored in Airflow's asset state store (``asset_stat
 gives a ``BaseEventTrigger`` that watches an asset), under a key derived from the connection, statuses and
 customers, so a new trigger instance - after a triggerer restart, or on another triggerer - resumes where the
 last one stopped. Delivery is at least once: the position moves past a round's changes one poll interval
-after they were yielded (by then the triggerer has written their asset events), so a triggerer that stops in
-that window makes the next instance yield them again; consumers de-duplicate on ``event_trail_id``.
+after they were yielded (leaving the triggerer that long to write their asset events; it does not tell the
+trigger when it has), so a triggerer that stops in that window makes the next instance yield them again;
+consumers de-duplicate on ``event_trail_id``.
 
 On Airflow 2 (no ``BaseEventTrigger``, no asset watchers) the class still imports, on ``BaseTrigger``, so
 importing the provider never fails; it has no use there.
@@ -192,7 +193,7 @@ class EnlivyInvoiceEventTrigger(_EventTriggerBase):  # type: ignore[misc,valid-t
                     )
                     yield TriggerEvent(payload)
                 if changes:
-                    # Move past these changes only once the triggerer has had a poll interval to write their
+                    # Move past these changes only after the triggerer has had a poll interval to write their
                     # asset events: stopping before then re-delivers them (at least once), never loses them.
                     await asyncio.sleep(self.poll_interval)
                     await store.aset(self.cursor_key, after.to_json())
