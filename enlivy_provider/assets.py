@@ -148,22 +148,14 @@ def invoices_uri(
 
 
 def create_asset(
-    *,
-    api_host: str,
-    organization_id: str,
-    billing_period: str | None = None,
-    billing_key: str | None = None,
-    status: str | list[str] | tuple[str, ...] | None = None,
-    extra: dict[str, Any] | None = None,
+    *, api_host: str, organization_id: str, extra: dict[str, Any] | None = None, **narrowing: Any
 ) -> Asset:
     """Airflow's asset factory for ``enlivy``: the asset of an organization's invoices (a ``Dataset`` on
-    Airflow 2), its URI validated and canonical."""
+    Airflow 2), its URI validated and canonical. ``narrowing``: the keyword arguments of
+    :func:`invoices_uri` (``billing_period``, ``billing_key``, ``status``)."""
     from airflow.providers.common.compat.sdk import Asset
 
-    uri = invoices_uri(
-        api_host, organization_id, billing_period=billing_period, billing_key=billing_key, status=status
-    )
-    return Asset(uri=uri, extra=extra)
+    return Asset(uri=invoices_uri(api_host, organization_id, **narrowing), extra=extra)
 
 
 def convert_asset_to_openlineage(asset: Any, lineage_context: Any = None) -> Any:
