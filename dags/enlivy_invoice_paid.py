@@ -42,8 +42,9 @@ if AIRFLOW_V_3_0_PLUS:
     from typing import Any
 
     import pendulum
-    from airflow.sdk import DAG, Asset, AssetWatcher, task
+    from airflow.providers.common.compat.sdk import DAG, Asset, task
 
+    from enlivy_provider.compat import AssetWatcher
     from enlivy_provider.triggers.invoice_events import EnlivyInvoiceEventTrigger
 
     paid_invoices = Asset(
