@@ -12,7 +12,11 @@ Every month, for the month that just ended (the run's data interval, in the DAG'
    invoice is paid, for a bounded time; ``soft_fail`` turns a timeout into a skip, so unpaid invoices do not
    fail the run.
 4. ``list_unpaid`` reads every invoice's current status and logs the unpaid and overdue ones;
-   ``summary`` logs (and writes) a table: customer, number, total, status.
+   ``summary`` logs (and writes) a table: customer, number, total, status, and records an asset event on the
+   billing's invoices, ``enlivy://<API host>/organizations/<org>/invoices?billing_key=monthly-usage``
+   (through the ``enlivy_billed_invoices`` asset alias: host and organization come from the connection when
+   the task runs), its ``extra`` the period and the counts - so a DAG scheduled on that asset or on the
+   alias runs once a period is billed.
 
 With the ``dry_run`` param the run renders and validates every invoice of the period through the same
 template and operator (``dry_run=True``), writes a preview report and writes nothing to Enlivy.
@@ -37,7 +41,7 @@ import os
 from typing import Any
 
 import pendulum
-from airflow.providers.common.compat.sdk import DAG, Param, task
+from airflow.providers.common.compat.sdk import DAG, AssetAlias, Param, task
 from billing_data import (
     BILLING_KEY,
     INVOICES_TEMPLATE,
@@ -59,6 +63,8 @@ DAG_ID = "enlivy_recurring_billing"
 PAYMENT_POKE_SECONDS = float(os.environ.get("ENLIVY_PAYMENT_POKE_SECONDS", "900"))
 PAYMENT_TIMEOUT_SECONDS = float(os.environ.get("ENLIVY_PAYMENT_TIMEOUT_SECONDS", str(3 * 24 * 3600)))
 PAID_STATUSES = ("paid", "solved")
+# The alias the summary task attaches the billing's invoices asset to (its URI needs the connection's host).
+BILLED_INVOICES = AssetAlias(name="enlivy_billed_invoices")
 RUN_OUTCOME = {
     "created": "created",
     "existing": "already existed",
@@ -255,18 +261,21 @@ with DAG(
         statuses = {invoice_id: invoices.get(invoice_id, {}).get("status", "missing") for invoice_id in ids}
         return {"statuses": statuses, "unpaid": unpaid, "invoices": _brief(invoices)}
 
-    @task
+    @task(outlets=[BILLED_INVOICES])
     def summary(
         created: dict[str, Any], payments: dict[str, Any], params: dict[str, Any], **context: Any
     ) -> list:
-        """Log a table of the period's invoices (customer, number, total, status) and write it to a file."""
+        """Log a table of the period's invoices (customer, number, total, status) and write it to a file;
+        record the billed period as an event of the billing's invoices asset."""
+        from enlivy_provider.assets import create_asset
         from enlivy_provider.hooks.enlivy import EnlivyHook
 
         usage = context["ti"].xcom_pull(task_ids="collect_usage")
         period = usage["period"]
         from enlivy_provider.invoices.lookups import customer_label
 
-        names = {customer["id"]: customer_label(customer) for customer in EnlivyHook().list_customers()}
+        hook = EnlivyHook()
+        names = {customer["id"]: customer_label(customer) for customer in hook.list_customers()}
         rows = []
         for outcome in ("created", "existing", "replayed"):
             for item in created.get(outcome) or []:
@@ -311,6 +320,17 @@ with DAG(
         path = out_dir / f"billing-summary-{period['start'][:7]}.txt"
         path.write_text(f"{title}\n{table}\n", encoding="utf-8")
         print(f"{title}\n{table}\nSummary written to {path}")
+        billed = create_asset(
+            api_host=hook.api_host, organization_id=hook.organization_id, billing_key=BILLING_KEY
+        )
+        extra = {
+            "billing_period": period["start"][:7],
+            "period_start": period["start"],
+            "period_end": period["end"],
+        }
+        context["outlet_events"][BILLED_INVOICES].add(
+            billed, extra={**extra, **counts, "unpaid": len(payments["unpaid"])}
+        )
         return rows
 
     usage = collect_usage()

@@ -17,13 +17,18 @@ from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
 
 if AIRFLOW_V_3_0_PLUS:
     # The Task SDK's timetables describe the schedule; Airflow core's twins hold the rules (core_timetable).
-    from airflow.sdk import CronDataIntervalTimetable, CronTriggerTimetable
+    # AssetWatcher (event-driven scheduling) is Airflow 3's and common-compat does not offer it.
+    from airflow.sdk import AssetWatcher, CronDataIntervalTimetable, CronTriggerTimetable
 else:
     from airflow.timetables.interval import CronDataIntervalTimetable  # type: ignore[assignment,no-redef]
     from airflow.timetables.trigger import CronTriggerTimetable  # type: ignore[assignment,no-redef]
 
+    # Airflow 2 has no event-driven scheduling: check AIRFLOW_V_3_0_PLUS before using it.
+    AssetWatcher = None  # type: ignore[assignment,misc]
+
 __all__ = [
     "AIRFLOW_V_3_0_PLUS",
+    "AssetWatcher",
     "CronDataIntervalTimetable",
     "CronTriggerTimetable",
     "amask_secret",

@@ -75,6 +75,14 @@ ENLIVY_UI_FIELD_BEHAVIOUR: dict[str, Any] = {
 }
 
 
+ENLIVY_ASSET_URIS: dict[str, Any] = {
+    "schemes": ["enlivy"],
+    "handler": "enlivy_provider.assets.sanitize_uri",
+    "factory": "enlivy_provider.assets.create_asset",
+    "to_openlineage_converter": "enlivy_provider.assets.convert_asset_to_openlineage",
+}
+
+
 def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": PACKAGE_NAME,
@@ -110,8 +118,18 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": "Enlivy", "python-modules": ["enlivy_provider.sensors.invoice_status"]}
         ],
         "triggers": [
-            {"integration-name": "Enlivy", "python-modules": ["enlivy_provider.triggers.invoice_status"]}
+            {
+                "integration-name": "Enlivy",
+                "python-modules": [
+                    "enlivy_provider.triggers.invoice_status",
+                    "enlivy_provider.triggers.invoice_events",
+                ],
+            }
         ],
+        # The enlivy:// asset scheme (enlivy_provider.assets): Airflow 3 reads "asset-uris", Airflow 2
+        # "dataset-uris"; each ignores the other's key.
+        "asset-uris": [ENLIVY_ASSET_URIS],
+        "dataset-uris": [ENLIVY_ASSET_URIS],
         "extra-links": ["enlivy_provider.links.EnlivyInvoiceLink"],
         "connection-types": [
             {

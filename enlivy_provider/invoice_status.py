@@ -29,6 +29,11 @@ if TYPE_CHECKING:
 
 #: The API accepts at most 30 ids in one ``ids`` filter (docs/enlivy-api-notes.md §6.1).
 MAX_IDS_PER_CALL = 30
+#: Every invoice status the API knows (the SDK's invoice ``status`` filter values).
+INVOICE_STATUSES = frozenset({
+    "approval_required", "draft", "scheduled", "pending", "sent_email", "sent_physical", "payment_partial",
+    "paid", "solved", "overdue", "cancelled",
+})  # fmt: skip
 #: How many invoices a message lists before it says "and N more" (the log gets the full list).
 MESSAGE_LIST_LIMIT = 50
 

@@ -58,11 +58,12 @@ def status_changes_since(
         if since.last_id is not None and entry.get("id") == since.last_id:
             break
         newest_first.append(entry)
-    changes = (_status_change(entry) for entry in reversed(newest_first))
+    changes = (status_change_of(entry) for entry in reversed(newest_first))
     return [change for change in changes if change is not None]
 
 
-def _status_change(entry: Mapping[str, Any]) -> StatusChange | None:
+def status_change_of(entry: Mapping[str, Any]) -> StatusChange | None:
+    """The status change a trail entry read with ``include=changes`` records, or None (no status change)."""
     changes = entry.get("changes")
     change = changes[0] if isinstance(changes, list) and changes else changes
     if not isinstance(change, Mapping) or "status" not in (change.get("changed_fields") or ()):

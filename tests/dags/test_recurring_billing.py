@@ -109,7 +109,34 @@ def test_bills_the_month_of_the_data_interval_with_plan_fee_and_metered_usage(
     assert "Invoices for October 2026 (2026-10-01 .. 2026-10-31): 6 created" in summary
 
 
+def billed_asset_events() -> list[tuple[str, dict[str, Any]]]:
+    """(URI, extra) of every event recorded on an ``enlivy://`` asset of the billing key, oldest first."""
+    from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
+    from airflow.utils.session import create_session
+
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.models.asset import AssetEvent as Event
+        from airflow.models.asset import AssetModel as Model
+
+        key = Event.asset_id
+    else:
+        from airflow.models.dataset import DatasetEvent as Event  # type: ignore[no-redef]
+        from airflow.models.dataset import DatasetModel as Model
+
+        key = Event.dataset_id
+    with create_session() as session:
+        rows = (
+            session.query(Model.uri, Event.extra)
+            .join(Model, key == Model.id)
+            .filter(Model.uri.like("enlivy://%billing_key=monthly-usage"))
+            .order_by(Event.id)
+            .all()
+        )
+    return [(str(uri), dict(extra or {})) for uri, extra in rows]
+
+
 def test_rerunning_a_billing_period_creates_no_new_invoice(billing_dag: Any, emulator: Any) -> None:
+    before = len(billed_asset_events())
     run_for_month(billing_dag, 2026, 10)
     emulator.reset_counters()
 
@@ -122,6 +149,28 @@ def test_rerunning_a_billing_period_creates_no_new_invoice(billing_dag: Any, emu
     result = xcom_result(dr, "create_invoices")
     assert result["created"] == []
     assert len(result["existing"]) == DEMO_CUSTOMERS
+    # Each run records the billed period on the billing's invoices asset, with what that run did.
+    host = emulator.base_url.split("://", 1)[1].rstrip("/")
+    uri = f"enlivy://{host}/organizations/{emulator.org_id}/invoices?billing_key=monthly-usage"
+    first, second = billed_asset_events()[before:]
+    assert first[0] == second[0] == uri
+    period = {"billing_period": "2026-10", "period_start": "2026-10-01", "period_end": "2026-10-31"}
+    assert first[1] == {
+        **period,
+        "created": DEMO_CUSTOMERS,
+        "existing": 0,
+        "replayed": 0,
+        "failed": 0,
+        "unpaid": 0,
+    }
+    assert second[1] == {
+        **period,
+        "created": 0,
+        "existing": DEMO_CUSTOMERS,
+        "replayed": 0,
+        "failed": 0,
+        "unpaid": 0,
+    }
 
 
 def test_backfill_of_three_months_creates_one_invoice_per_customer_per_month(

@@ -28,7 +28,7 @@ from enlivy_provider.webhooks import SIGNATURE_HEADER, sign
 
 REPO = Path(__file__).resolve().parents[2]
 RECEIVER = REPO / "scripts" / "enlivy_webhook_receiver.py"
-ASSET_URI = "enlivy://acme/invoices/paid"
+ASSET_URI = "enlivy://api.enlivy.com/organizations/org_acme/invoices?status=paid"
 CONSUMER_DAG_ID = "enlivy_paid_invoice_consumer"
 USER, PASSWORD = "webhooks", "webhook-test-password"
 STARTUP_DEADLINE_S = 180  # an api-server on a loaded 2-core machine
@@ -136,7 +136,12 @@ def receiver(
 
 
 def _asset_events(api: AirflowApi) -> list[dict[str, Any]]:
-    (asset,) = [a for a in api.get("/api/v2/assets", uri_pattern="enlivy://acme")["assets"]]
+    (asset,) = [
+        a
+        for a in api.get("/api/v2/assets", uri_pattern="enlivy://api.enlivy.com/organizations/org_acme")[
+            "assets"
+        ]
+    ]
     return list(api.get("/api/v2/assets/events", asset_id=asset["id"])["asset_events"])
 
 
