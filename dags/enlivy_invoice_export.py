@@ -14,6 +14,11 @@ Destination, first match wins:
 2. the Airflow Variable ``enlivy_export_destination`` (e.g. ``s3://aws_default@data-lake/enlivy/invoices``),
 3. ``file://$AIRFLOW_HOME/enlivy-export`` on the worker's local disk.
 
+Every file written is recorded as an asset event on the asset alias ``enlivy_invoice_export_files``: URI the
+file's URL without connection id (``file:///.../date=2026-10-01/invoices.csv``, ``s3://bucket/...``), extra
+``{"date", "rows", "format"}``. A DAG scheduled on that alias runs once an export has written its files; a
+re-run of a day records them again (the files were replaced).
+
 The schedule is a *data-interval* timetable in UTC: Airflow 3's plain ``schedule="@daily"`` gives runs a
 zero-length data interval, which would export nothing. This file only declares the DAG: no API calls and no
 imports beyond the operator at parse time.
@@ -24,12 +29,15 @@ from __future__ import annotations
 import os
 
 import pendulum
-from airflow.providers.common.compat.sdk import DAG, Param
+from airflow.providers.common.compat.sdk import DAG, AssetAlias, Param
 
 from enlivy_provider.compat import CronDataIntervalTimetable
 from enlivy_provider.operators.export import EnlivyExportInvoicesOperator
 
 DESTINATION_VARIABLE = "enlivy_export_destination"
+# The export records one asset event per file it wrote on this alias (the files' URIs depend on the run's
+# destination and day, so they cannot be declared here); a data team's DAG is scheduled on the alias.
+EXPORTED_FILES = AssetAlias(name="enlivy_invoice_export_files")
 DEFAULT_DESTINATION = "file://" + os.path.join(
     os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow"), "enlivy-export"
 )
@@ -67,6 +75,7 @@ with DAG(
     EnlivyExportInvoicesOperator(
         task_id="export_invoices",
         destination="{{ params.destination or var.value.get(destination_variable, default_destination) }}",
+        outlets=[EXPORTED_FILES],
         # updated_from / updated_to default to the run's data interval, or, without one, to the last whole
         # day before the trigger time ({{ data_interval_start }} would be undefined in such a run).
     )

@@ -61,6 +61,16 @@ def file_dataset(
     return LineageDataset(f"{parsed.scheme}://{bucket}", parsed.path.lstrip("/"), rows, columns or {})
 
 
+def asset_uri(dataset: LineageDataset) -> str:
+    """The Airflow asset URI of a file dataset, built from its OpenLineage name so an asset and a task's
+    output dataset are the same thing to lineage tools: ``file:///abs/path`` (as ``common.io`` names file
+    assets), ``s3://bucket/key``. The name never holds a connection id or credentials (see :func:`file_dataset`),
+    and Airflow stores asset URIs in its database and shows them in the UI."""
+    if dataset.namespace == "file":
+        return f"file://{dataset.name}"
+    return f"{dataset.namespace}/{dataset.name}"
+
+
 class EnlivyLineageMixin:
     """``get_openlineage_facets_on_complete`` from the datasets the operator noted while it ran.
 

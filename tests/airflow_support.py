@@ -297,3 +297,29 @@ def scheduler_components(api_port: int, log_ports: tuple[int, int]) -> tuple[lis
         "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
         "AIRFLOW__WORKERS__EXECUTION_API_RETRIES": "10",
     }
+
+
+def asset_events(uri_like: str) -> list[tuple[str, dict[str, Any]]]:
+    """(URI, extra) of every asset event (dataset event on Airflow 2) recorded on an asset whose URI matches
+    the SQL ``LIKE`` pattern ``uri_like``, oldest first, read from the metadata DB."""
+    from airflow.utils.session import create_session
+
+    if AIRFLOW_3:
+        from airflow.models.asset import AssetEvent as Event
+        from airflow.models.asset import AssetModel as Model
+
+        key = Event.asset_id
+    else:
+        from airflow.models.dataset import DatasetEvent as Event  # type: ignore[no-redef]
+        from airflow.models.dataset import DatasetModel as Model
+
+        key = Event.dataset_id
+    with create_session() as session:
+        rows = (
+            session.query(Model.uri, Event.extra)
+            .join(Model, key == Model.id)
+            .filter(Model.uri.like(uri_like))
+            .order_by(Event.id)
+            .all()
+        )
+    return [(str(uri), dict(extra or {})) for uri, extra in rows]

@@ -13,6 +13,9 @@ been read, so a re-run replaces a partition and a failed run leaves the previous
 The destination is an Airflow ``ObjectStoragePath`` URL: ``file:///...`` or any scheme with a registered
 filesystem (``s3://aws_default@bucket/prefix``, ``gs://...``). Airflow, fsspec and the client are imported
 when the task runs, not when a DAG file imports this module.
+
+Asset events: give the operator an ``AssetAlias`` (a ``DatasetAlias`` on Airflow 2) in ``outlets`` and it
+records one event per file it wrote on that alias (docs/etl-export.md, "Asset events").
 """
 
 from __future__ import annotations
@@ -28,7 +31,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, BaseOperator
 
-from enlivy_provider.lineage import EnlivyLineageMixin, file_dataset, invoices_dataset, typed_columns
+from enlivy_provider.lineage import (
+    EnlivyLineageMixin,
+    asset_uri,
+    file_dataset,
+    invoices_dataset,
+    typed_columns,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context, ObjectStoragePath
@@ -475,6 +484,12 @@ class EnlivyExportInvoicesOperator(BaseOperator, EnlivyLineageMixin):
         warehouse; sent as ``deleted=-1``.
     :param enlivy_conn_id: the Enlivy connection.
 
+    Asset events: for every ``AssetAlias`` in ``outlets``, one event per file written, on the asset whose URI
+    is the file's URL without connection id or credentials (``file:///data/enlivy/date=2026-10-01/invoices.csv``,
+    ``s3://bucket/enlivy/date=2026-10-01/invoices.jsonl``, the file's OpenLineage name), with ``extra``
+    ``{"date": "YYYY-MM-DD", "rows": <invoices in the file>, "format": "jsonl"|"csv"}``. Without an alias in
+    ``outlets`` the operator records none (as before). Airflow keeps the events of a successful task only.
+
     Returns ``{"destination", "updated_from", "updated_to", "invoices", "line_items", "partitions": [{"date",
     "invoices", "line_items", "files": {format: url}}]}``. API answers 4xx (other than 429) fail the task
     without retries; 429, 5xx, connection errors and a listing that kept changing are left to Airflow's retries.
@@ -518,6 +533,7 @@ class EnlivyExportInvoicesOperator(BaseOperator, EnlivyLineageMixin):
         try:
             summary = export_invoices(hook.get_client(), destination, updated_from, updated_to, self.settings)
             self._record_lineage(hook, summary)
+            self._record_asset_events(context, summary)
             return summary
         except EnlivyInvalidRequestError as exc:
             raise AirflowFailException(str(exc)) from exc
@@ -538,6 +554,22 @@ class EnlivyExportInvoicesOperator(BaseOperator, EnlivyLineageMixin):
             for fmt, url in partition["files"].items()
         ]
         self.record_lineage([invoices_dataset(hook)], outputs)
+
+    def _record_asset_events(self, context: Context, summary: Mapping[str, Any]) -> None:
+        """One event per committed file on each asset alias in ``outlets``: a re-run that replaced a file
+        records it again, so a DAG scheduled on the alias sees every new version of a partition."""
+        from airflow.providers.common.compat.sdk import Asset, AssetAlias
+
+        aliases = [outlet for outlet in self.outlets or [] if isinstance(outlet, AssetAlias)]
+        if not aliases:
+            return
+        for partition in summary["partitions"]:
+            for fmt, url in partition["files"].items():
+                asset = Asset(uri=asset_uri(file_dataset(url)))
+                # Both files hold one row per invoice (the CSV's header is not counted).
+                extra = {"date": partition["date"], "rows": partition["invoices"], "format": fmt}
+                for alias in aliases:
+                    context["outlet_events"][alias].add(asset, extra=extra)
 
     def _window(self, context: Context) -> tuple[Any, Any]:
         """The window's ends as given, the run's interval filling in the ones left at None."""

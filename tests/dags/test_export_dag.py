@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow_support import run_dag, task_states, xcom_result
+from airflow_support import asset_events, run_dag, task_states, xcom_result
 
 from enlivy_provider.client import EnlivyClient
 from enlivy_provider.emulator.seed import DEMO_CUSTOMERS, TAX_CLASS_STANDARD_ID
@@ -118,3 +118,73 @@ def test_the_destination_variable_is_used_and_a_rerun_replaces_the_partition(
     assert sorted(first) == ["invoices.csv", "invoices.jsonl"]
     assert {p.name: p.read_bytes() for p in _partition(tmp_path).iterdir()} == first
     assert len(first["invoices.jsonl"].splitlines()) == len(invoice_ids)
+    # The re-run replaced both files, so it records both again: each run's pair, on the same two assets.
+    events = asset_events(f"file://{tmp_path}/%")
+    assert len(events) == 4
+    assert sorted(events[:2]) == sorted(events[2:]) == _file_events(tmp_path, rows=len(invoice_ids))
+
+
+def _file_events(root: Path, rows: int) -> list[tuple[str, dict[str, Any]]]:
+    """The asset events of today's partition under ``root``: one per file, sorted by URI."""
+    day = TODAY.date().isoformat()
+    return [
+        (f"file://{_partition(root)}/invoices.{fmt}", {"date": day, "rows": rows, "format": fmt})
+        for fmt in ("csv", "jsonl")
+    ]
+
+
+def test_each_file_written_is_an_asset_event_without_the_connection_id(
+    export_dag: Any, invoice_ids: list[str], tmp_path: Path
+) -> None:
+    # A destination naming an Airflow connection (as s3://aws_default@bucket/... does): the files are
+    # written, and the asset URIs are their URLs without it.
+    destination = f"file://export_storage_conn@{tmp_path}"
+
+    dag_run = run_dag(
+        export_dag, logical_date=TODAY + timedelta(days=1), run_conf={"destination": destination}
+    )
+
+    assert task_states(dag_run) == {"export_invoices": "success"}
+    assert sorted(p.name for p in _partition(tmp_path).iterdir()) == ["invoices.csv", "invoices.jsonl"]
+    events = asset_events(f"%{tmp_path}/%")
+    assert sorted(events) == _file_events(tmp_path, rows=len(invoice_ids))
+    assert not [uri for uri, _ in events if "export_storage_conn" in uri or "@" in uri]
+
+
+def test_a_failed_export_writes_and_records_nothing(
+    export_dag: Any, enlivy_airflow_connection: Any, invoice_ids: list[str], tmp_path: Path
+) -> None:
+    # Enlivy refuses the listing (403: the task fails without retries) before any file is committed.
+    enlivy_airflow_connection.add_fault("GET", "/organizations/*/invoices", "error", status=403, times=100)
+
+    dag_run = run_dag(
+        export_dag, logical_date=TODAY + timedelta(days=1), run_conf={"destination": f"file://{tmp_path}"}
+    )
+
+    assert task_states(dag_run) == {"export_invoices": "failed"}
+    assert sorted(p.name for p in tmp_path.rglob("invoices.*")) == []
+    assert asset_events(f"%{tmp_path}/%") == []
+
+
+def test_the_operator_records_no_asset_event_without_an_alias_in_its_outlets(
+    enlivy_airflow_connection: Any, invoice_ids: list[str], tmp_path: Path
+) -> None:
+    from airflow.providers.common.compat.sdk import DAG
+
+    from enlivy_provider.operators.export import EnlivyExportInvoicesOperator
+
+    with DAG(
+        dag_id="enlivy_export_without_alias", schedule=None, start_date=TODAY - timedelta(days=1)
+    ) as dag:
+        EnlivyExportInvoicesOperator(
+            task_id="export_invoices",
+            destination=f"file://{tmp_path}",
+            updated_from=TODAY,
+            updated_to=TODAY + timedelta(days=1),
+        )
+
+    dag_run = run_dag(dag, logical_date=TODAY)
+
+    assert task_states(dag_run) == {"export_invoices": "success"}
+    assert (_partition(tmp_path) / "invoices.csv").exists()
+    assert asset_events(f"%{tmp_path}/%") == []

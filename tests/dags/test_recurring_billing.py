@@ -11,7 +11,7 @@ from typing import Any
 
 import pendulum
 import pytest
-from airflow_support import run_dag, task_states, xcom_result
+from airflow_support import asset_events, run_dag, task_states, xcom_result
 from dag_helpers import DAGS_DIR, live_invoices
 
 from enlivy_provider.invoices.reconcile import parse_expected_row
@@ -111,28 +111,7 @@ def test_bills_the_month_of_the_data_interval_with_plan_fee_and_metered_usage(
 
 def billed_asset_events() -> list[tuple[str, dict[str, Any]]]:
     """(URI, extra) of every event recorded on an ``enlivy://`` asset of the billing key, oldest first."""
-    from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
-    from airflow.utils.session import create_session
-
-    if AIRFLOW_V_3_0_PLUS:
-        from airflow.models.asset import AssetEvent as Event
-        from airflow.models.asset import AssetModel as Model
-
-        key = Event.asset_id
-    else:
-        from airflow.models.dataset import DatasetEvent as Event  # type: ignore[no-redef]
-        from airflow.models.dataset import DatasetModel as Model
-
-        key = Event.dataset_id
-    with create_session() as session:
-        rows = (
-            session.query(Model.uri, Event.extra)
-            .join(Model, key == Model.id)
-            .filter(Model.uri.like("enlivy://%billing_key=monthly-usage"))
-            .order_by(Event.id)
-            .all()
-        )
-    return [(str(uri), dict(extra or {})) for uri, extra in rows]
+    return asset_events("enlivy://%billing_key=monthly-usage")
 
 
 def test_rerunning_a_billing_period_creates_no_new_invoice(billing_dag: Any, emulator: Any) -> None:

@@ -231,3 +231,33 @@ def test_operator_defaults_to_the_run_interval_and_templates_its_window() -> Non
 def test_operator_refuses_bad_arguments_at_parse_time(kwargs: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         EnlivyExportInvoicesOperator(task_id="export", destination="file:///tmp/x", **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("url", "uri"),
+    [
+        (
+            "file:///data/enlivy/date=2026-10-01/invoices.csv",
+            "file:///data/enlivy/date=2026-10-01/invoices.csv",
+        ),
+        (
+            "file://my_conn@/data/enlivy/date=2026-10-01/invoices.csv",
+            "file:///data/enlivy/date=2026-10-01/invoices.csv",
+        ),
+        ("/data/enlivy/date=2026-10-01/invoices.csv", "file:///data/enlivy/date=2026-10-01/invoices.csv"),
+        (
+            "s3://aws_default@data-lake/enlivy/date=2026-10-01/invoices.jsonl",
+            "s3://data-lake/enlivy/date=2026-10-01/invoices.jsonl",
+        ),
+        ("s3://AKIDEXAMPLE:s3cr3t@data-lake/enlivy/invoices.csv", "s3://data-lake/enlivy/invoices.csv"),
+        ("gs://gcp_conn@bucket/x/invoices.csv", "gs://bucket/x/invoices.csv"),
+    ],
+)
+def test_a_file_asset_uri_is_its_lineage_name_without_connection_or_credentials(url: str, uri: str) -> None:
+    from airflow.providers.common.compat.sdk import Asset
+
+    from enlivy_provider.lineage import asset_uri, file_dataset
+
+    assert asset_uri(file_dataset(url)) == uri
+    # Airflow takes the URI as it is (its own normaliser would keep a user name without a password).
+    assert Asset(uri=uri).uri == uri
