@@ -25,6 +25,9 @@ INVOICES_TEMPLATE = "templates/monthly_invoices.json.j2"
 # What the billing DAG bills, carried on each invoice: another DAG billing the same customers for the same
 # month (consulting hours, say) uses another key, so neither mistakes the other's invoice for its own.
 BILLING_KEY = "monthly-usage"
+# The asset alias the billing DAG records each billed month on (the asset's URI needs the connection's host,
+# known only when the task runs) and the month-end DAG is scheduled on.
+BILLED_INVOICES_ALIAS = "enlivy_billed_invoices"
 
 
 def load_config(path: str | None) -> dict[str, Any]:

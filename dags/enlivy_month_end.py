@@ -1,8 +1,18 @@
 """Month-end follow-up of the monthly billing: reconcile last month, e-mail, remind, charge, summarize.
 
-Runs on the 4th of each month at 06:00 Europe/Berlin, after ``enlivy_recurring_billing`` has invoiced the month
-that just ended (midnight on the 1st, then waits up to three days for payments), and closes that month: the
-calendar month before the run's reference date (the day its data interval ends, ``run_dates``).
+When it runs, and which month it closes (``collect_usage``):
+
+* **When the billing reports a month** (the schedule's assets): ``enlivy_recurring_billing``'s ``summary``
+  records an event on the billing's invoices asset through the ``enlivy_billed_invoices`` alias, after it
+  waited for payments. The run this starts closes the month the event names in its extra
+  (``billing_period``), never one guessed from when the event came; its reference date is the day it was
+  triggered. Events naming several months, or none of this billing, fail the run, naming them.
+* **The backstop: the 4th at 06:00 Europe/Berlin** (the schedule's time part; data interval 4th to 4th).
+  It closes the calendar month before its reference date (the day its interval ends) unless a run already
+  closed it (``month-end-closed-YYYY-MM.json``, written when a close succeeds): then ``still_open`` skips
+  the rest. If the billing never reported the month, the backstop's reconciliation finds it unbilled and fails.
+* **By hand**: ``--conf '{"billing_period": "2026-09"}'`` closes September; without it, the month before
+  the run's reference date (``run_dates``).
 
 1. ``collect_usage`` prices the customers and usage the billing DAG bills, with the same function
    (``billing_data.priced_accounts``); ``expected_invoices`` renders them through the billing DAG's template
@@ -20,8 +30,9 @@ calendar month before the run's reference date (the day its data interval ends, 
 5. ``summary`` runs whatever happened before: it logs and writes ``month-end-summary-YYYY-MM.txt`` (what
    was found, what was done to each invoice) and fails the run, naming the findings, if a task failed.
 
-Params: the billing DAG's ``customers_file`` and ``usage_file`` (what to expect) and ``report_dir`` (a path,
-or a URL such as ``s3://bucket/reports``; else ``$ENLIVY_REPORT_DIR``, else ``$AIRFLOW_HOME/enlivy-reports``).
+Params: the billing DAG's ``customers_file`` and ``usage_file`` (what to expect), ``report_dir`` (a path,
+or a URL such as ``s3://bucket/reports``; else ``$ENLIVY_REPORT_DIR``, else ``$AIRFLOW_HOME/enlivy-reports``)
+and ``billing_period`` (a month to close, ``YYYY-MM``).
 See docs/month-end.md.
 """
 
@@ -30,11 +41,11 @@ from __future__ import annotations
 from typing import Any
 
 import pendulum
-from airflow.providers.common.compat.sdk import DAG, task
-from billing_data import BILLING_KEY, INVOICES_TEMPLATE, TIMEZONE, data_params
+from airflow.providers.common.compat.sdk import DAG, AssetAlias, Param, task
+from billing_data import BILLED_INVOICES_ALIAS, BILLING_KEY, INVOICES_TEMPLATE, TIMEZONE, data_params
 from month_end_rules import DUNNING_STEPS
 
-from enlivy_provider.compat import CronDataIntervalTimetable, run_task_states
+from enlivy_provider.compat import CronDataIntervalTimetable, asset_or_time_schedule, run_task_states
 from enlivy_provider.operators.charge import EnlivyChargeInvoiceOperator
 from enlivy_provider.operators.invoices import EnlivyCreateInvoicesOperator
 from enlivy_provider.operators.reconcile import EnlivyReconcileInvoicesOperator
@@ -46,38 +57,83 @@ FAIL_ON = ("missing", "duplicate", "total_mismatch")
 with DAG(
     dag_id=DAG_ID,
     description="After monthly billing: reconcile last month, e-mail, remind overdue, charge stored cards",
-    schedule=CronDataIntervalTimetable("0 6 4 * *", timezone=TIMEZONE),
+    schedule=asset_or_time_schedule(
+        timetable=CronDataIntervalTimetable("0 6 4 * *", timezone=TIMEZONE),  # the backstop
+        assets=[AssetAlias(name=BILLED_INVOICES_ALIAS)],  # the billing reported a month (a list: Airflow 2)
+    ),
     start_date=pendulum.datetime(2026, 1, 1, tz=TIMEZONE),
     catchup=False,
     max_active_runs=1,
     default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=5)},
-    params=data_params(),  # the billing DAG's files: what it billed from is what is expected
+    params={
+        **data_params(),  # the billing DAG's files: what it billed from is what is expected
+        "billing_period": Param(
+            None,
+            type=["null", "string"],
+            pattern="^[0-9]{4}-(0[1-9]|1[0-2])$",
+            description="The month to close (YYYY-MM); else the month the billing's event names, or last month",
+        ),
+    },
     tags=["enlivy", "billing", "example"],
     doc_md=__doc__,
 ) as dag:
 
     @task
     def collect_usage(params: dict[str, Any], **context: Any) -> dict[str, Any]:
-        """The month this run closes, its priced accounts (the billing template reads them), the report URLs."""
-        from airflow.providers.common.compat.sdk import AirflowFailException
-        from billing_data import priced_accounts, report_url
-        from month_end_rules import billed_month
+        """The month this run closes (see the module docstring), its priced accounts (the billing template
+        reads them), the report URLs, and who closed the month already (a backstop run stops on it)."""
+        import json
 
-        from enlivy_provider.run_dates import reference_date
+        from airflow.providers.common.compat.sdk import AirflowFailException, ObjectStoragePath
+        from billing_data import priced_accounts, report_url
+        from month_end_rules import billed_month, month_billed_by_events, named_month
+
+        from enlivy_provider.compat import triggering_events
+        from enlivy_provider.run_dates import is_asset_triggered, reference_date
 
         reference = reference_date(context)
         if reference is None:
             raise AirflowFailException("this run has no reference date (no data interval, no trigger time)")
-        period = billed_month(reference)
+        try:
+            if params.get("billing_period"):
+                period, why = named_month(params["billing_period"], "params.billing_period"), "as asked"
+            elif is_asset_triggered(context):
+                events = triggering_events(context)
+                period = month_billed_by_events(events, BILLING_KEY, DAG_ID)
+                why = f"billed, as {len(events)} billing event(s) said"
+            else:
+                period, why = billed_month(reference), "the month before the reference date"
+        except ValueError as error:  # a permanent error: retrying reads the same events
+            raise AirflowFailException(f"no month to close: {error}") from error
         base, month = report_url(params.get("report_dir")), period["start"][:7]
-        print(f"Closing {period['label']} ({period['start']} .. {period['end']}) as of {reference}")
+        closed = ObjectStoragePath(f"{base}/month-end-closed-{month}.json")
+        run = context["dag_run"]
+        closed_by = json.loads(closed.read_text(encoding="utf-8")) if closed.exists() else None
+        if closed_by is not None and closed_by.get("run_id") == run.run_id:
+            closed_by = None  # this run closed it before being cleared: it closes it again
+        print(f"Closing {period['label']} ({period['start']} .. {period['end']}; {why}) as of {reference}")
         return {
             "period": period,
             "reference_date": reference.isoformat(),
             "accounts": priced_accounts(params, period),
             "report": f"{base}/month-end-reconciliation-{month}.json",
             "summary": f"{base}/month-end-summary-{month}.txt",
+            "closed": str(closed),
+            "closed_by": closed_by,
+            "backstop": str(getattr(run.run_type, "value", run.run_type)) == "scheduled",
         }
+
+    @task.short_circuit(ignore_downstream_trigger_rules=True)
+    def still_open(usage: dict[str, Any]) -> bool:
+        """False (every later task skipped) for the 4th-of-month backstop when a run already closed the month."""
+        closed_by = usage["closed_by"]
+        if usage["backstop"] and closed_by:
+            print(
+                f"{usage['period']['label']} was closed by run {closed_by.get('run_id')} "
+                f"(as of {closed_by.get('reference_date')}, {closed_by.get('closed_at')}): nothing to do"
+            )
+            return False
+        return True
 
     expected_invoices = EnlivyCreateInvoicesOperator(
         task_id="expected_invoices",
@@ -126,6 +182,7 @@ with DAG(
         return chosen
 
     usage = collect_usage()
+    gate = still_open(usage)
     rows = expected_rows(expected_invoices.output, usage)
     reconcile = EnlivyReconcileInvoicesOperator(
         task_id="reconcile",
@@ -218,6 +275,17 @@ with DAG(
             raise AirflowFailException(
                 f"month-end of {period.get('label')} failed ({', '.join(failed)}){named}"
             )
+        import json
+
+        from airflow.providers.common.compat.sdk import timezone
+
+        closed = {  # what the 4th-of-month backstop reads: the month is closed, by whom
+            "period": period,
+            "run_id": context["dag_run"].run_id,
+            "reference_date": usage.get("reference_date"),
+            "closed_at": timezone.utcnow().isoformat(),
+        }
+        ObjectStoragePath(usage["closed"]).write_text(json.dumps(closed) + "\n", encoding="utf-8")
         return {
             "period": period,
             "reference_date": usage.get("reference_date"),
@@ -227,7 +295,7 @@ with DAG(
             "summary": usage.get("summary"),
         }
 
-    usage >> expected_invoices
+    usage >> gate >> [expected_invoices, selected]
     reconcile >> selected
     send >> charge >> reminders
     [usage, rows, reconcile, selected, send, charge, *reminders] >> summary()

@@ -43,6 +43,7 @@ from typing import Any
 import pendulum
 from airflow.providers.common.compat.sdk import DAG, AssetAlias, Param, task
 from billing_data import (
+    BILLED_INVOICES_ALIAS,
     BILLING_KEY,
     INVOICES_TEMPLATE,
     TIMEZONE,
@@ -63,8 +64,9 @@ DAG_ID = "enlivy_recurring_billing"
 PAYMENT_POKE_SECONDS = float(os.environ.get("ENLIVY_PAYMENT_POKE_SECONDS", "900"))
 PAYMENT_TIMEOUT_SECONDS = float(os.environ.get("ENLIVY_PAYMENT_TIMEOUT_SECONDS", str(3 * 24 * 3600)))
 PAID_STATUSES = ("paid", "solved")
-# The alias the summary task attaches the billing's invoices asset to (its URI needs the connection's host).
-BILLED_INVOICES = AssetAlias(name="enlivy_billed_invoices")
+# The alias the summary task attaches the billing's invoices asset to (its URI needs the connection's host);
+# enlivy_month_end is scheduled on it.
+BILLED_INVOICES = AssetAlias(name=BILLED_INVOICES_ALIAS)
 RUN_OUTCOME = {
     "created": "created",
     "existing": "already existed",

@@ -34,6 +34,73 @@ def billed_month(reference: dt.date) -> dict[str, str]:
     return billing_period(first.subtract(months=1), first, tz="UTC")
 
 
+def named_month(value: Any, field: str) -> dict[str, str]:
+    """The calendar month ``value`` names (``"2026-10"``) as :func:`billed_month` gives it; ValueError naming
+    ``field`` when it names none."""
+    import re
+
+    import pendulum
+
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9]{4}-(0[1-9]|1[0-2])", value):
+        raise ValueError(f"{field}: {value!r} is not a month (YYYY-MM)")
+    first = pendulum.datetime(int(value[:4]), int(value[5:]), 1, tz="UTC")
+    return billing_period(first, first.add(months=1), tz="UTC")
+
+
+def _billing_key_of(uri: str) -> str | None:
+    """The ``billing_key`` an ``enlivy://`` invoices asset is narrowed to (None: another asset)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    parts = urlsplit(uri)
+    if parts.scheme != "enlivy":
+        return None
+    keys = parse_qs(parts.query).get("billing_key") or [None]
+    return keys[0]
+
+
+def month_billed_by_events(events: Iterable[Any], billing_key: str, dag_id: str) -> dict[str, str]:
+    """The month a run triggered by billing events closes: the one month the events of ``billing_key`` name
+    in their extra (``billing_period``, checked against ``period_start``/``period_end``), never one guessed
+    from when they arrived. ``events`` have ``uri``, ``extra`` and ``timestamp``
+    (:class:`enlivy_provider.compat.TriggeringEvent`).
+
+    ValueError, naming what is wrong, when no event is this billing's, an event's extra does not name a
+    whole month, or the events name several months (one run closes one month; the message gives the command
+    that closes each).
+    """
+    events = list(events)
+    ours = [event for event in events if _billing_key_of(event.uri) == billing_key]
+    if not ours:
+        seen = ", ".join(sorted({event.uri for event in events})) or "none"
+        raise ValueError(
+            f"no asset event of the billing {billing_key!r} triggered this run (events of: {seen}): "
+            "it has no month to close"
+        )
+    months: dict[str, dict[str, str]] = {}
+    for event in ours:
+        where = f"the event of {event.uri} at {event.timestamp.isoformat()}"
+        month = named_month(event.extra.get("billing_period"), f"{where}: extra.billing_period")
+        named = (event.extra.get("period_start"), event.extra.get("period_end"))
+        if named != (month["start"], month["end"]):
+            raise ValueError(
+                f"{where}: extra.period_start..period_end {named[0]}..{named[1]} is not the whole month "
+                f"{month['label']} ({month['start']}..{month['end']}) its billing_period names"
+            )
+        months[month["start"][:7]] = month
+    if len(months) > 1:
+        import json
+
+        commands = "; ".join(
+            f"airflow dags trigger {dag_id} --conf '{json.dumps({'billing_period': key})}'"
+            for key in sorted(months)
+        )
+        raise ValueError(
+            f"the events that triggered this run name {len(months)} months ({', '.join(sorted(months))}) and "
+            f"a run closes one: nothing was closed. Close each with: {commands}"
+        )
+    return next(iter(months.values()))
+
+
 def dunning_step(days_past_due: int | None) -> str | None:
     """The reminder step an invoice this many days past due is at (``"14d"``), or None (not yet 7 days)."""
     reached = [days for days in DUNNING_STEPS if days_past_due is not None and days_past_due >= days]

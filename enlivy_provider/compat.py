@@ -10,6 +10,8 @@ DAG files may import the timetables from here to run on every supported Airflow 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from airflow.providers.common.compat.sdk import mask_secret
@@ -18,7 +20,7 @@ from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
 if AIRFLOW_V_3_0_PLUS:
     # The Task SDK's timetables describe the schedule; Airflow core's twins hold the rules (core_timetable).
     # AssetWatcher (event-driven scheduling) is Airflow 3's and common-compat does not offer it.
-    from airflow.sdk import AssetWatcher, CronDataIntervalTimetable, CronTriggerTimetable
+    from airflow.sdk import AssetOrTimeSchedule, AssetWatcher, CronDataIntervalTimetable, CronTriggerTimetable
 else:
     from airflow.timetables.interval import CronDataIntervalTimetable  # type: ignore[assignment,no-redef]
     from airflow.timetables.trigger import CronTriggerTimetable  # type: ignore[assignment,no-redef]
@@ -31,10 +33,13 @@ __all__ = [
     "AssetWatcher",
     "CronDataIntervalTimetable",
     "CronTriggerTimetable",
+    "TriggeringEvent",
     "amask_secret",
+    "asset_or_time_schedule",
     "core_timetable",
     "run_task_states",
     "timetable_timezone",
+    "triggering_events",
 ]
 
 
@@ -71,8 +76,55 @@ def run_task_states(context: Any) -> dict[str, str]:
 
 def timetable_timezone(timetable: Any) -> dt.tzinfo | str | None:
     """The zone a cron timetable counts in: ``timezone`` on the Task SDK's timetables (3.x), ``_timezone``
-    on Airflow core's (every 2.x timetable, and a core timetable given to a 3.x DAG)."""
+    on Airflow core's (every 2.x timetable, and a core timetable given to a 3.x DAG). An "assets or time"
+    schedule counts in its time part's zone (it has none of its own)."""
+    inner = getattr(timetable, "timetable", None)
+    if inner is not None and inner is not timetable:
+        return timetable_timezone(inner)
     return getattr(timetable, "timezone", None) or getattr(timetable, "_timezone", None)
+
+
+def asset_or_time_schedule(*, timetable: Any, assets: Any) -> Any:
+    """A schedule that runs the DAG when ``assets`` get events *and* on ``timetable``: Airflow 3's
+    ``AssetOrTimeSchedule``, Airflow 2's ``DatasetOrTimeSchedule`` (the same, with ``datasets=``)."""
+    if AIRFLOW_V_3_0_PLUS:
+        return AssetOrTimeSchedule(timetable=timetable, assets=assets)
+    from airflow.timetables.datasets import DatasetOrTimeSchedule
+
+    return DatasetOrTimeSchedule(timetable=timetable, datasets=assets)
+
+
+@dataclass(frozen=True)
+class TriggeringEvent:
+    """One asset event that triggered the running DAG run (``triggering_asset_events`` on Airflow 3,
+    ``triggering_dataset_events`` on Airflow 2)."""
+
+    uri: str
+    extra: Mapping[str, Any]
+    timestamp: dt.datetime
+
+
+def triggering_events(context: Mapping[str, Any]) -> list[TriggeringEvent]:
+    """Every asset event the running DAG run was triggered by, once each, oldest first (empty for a run
+    that assets did not trigger).
+
+    Airflow 3 files an event under its asset *and* under each alias it was recorded through; only the
+    assets are read here, so an event recorded through an alias is not counted twice.
+    """
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.sdk import Asset
+
+        accessor = context.get("triggering_asset_events") or {}
+        raw = [event for key in accessor if isinstance(key, Asset) for event in accessor[key]]
+        events = [TriggeringEvent(e.asset.uri, dict(e.extra or {}), e.timestamp) for e in raw]
+    else:
+        by_uri = context.get("triggering_dataset_events") or {}
+        events = [
+            TriggeringEvent(str(uri), dict(e.extra or {}), e.timestamp)
+            for uri, uri_events in by_uri.items()
+            for e in uri_events
+        ]
+    return sorted(events, key=lambda event: event.timestamp)
 
 
 def core_timetable(timetable: Any) -> Any:

@@ -7,11 +7,16 @@
   triggered it without a logical date on 3 November (it covers October too). So every run billing one month
   sends the same invoice body, and runs racing to bill it agree. Only a run whose schedule has no intervals
   (``CronTriggerTimetable``, ``schedule=None``: zero-length intervals) gives the day it was triggered
-  (``dag_run.run_after``) in that zone. All of it is stored with the run when it is created, so every retry
-  and every clear of a task computes the same date and sends the same body.
+  (``dag_run.run_after``) in that zone. So does a run that asset events triggered: it was made because
+  something happened, not for an interval, even when its DAG also has a time schedule (``AssetOrTimeSchedule``:
+  inferring that schedule's last interval would date it up to a month back). Airflow 2 gives such a run the
+  trigger time as its logical date. All of it is stored with the run when it is created, so every retry and
+  every clear of a task computes the same date and sends the same body.
 * **Data interval**: the run's; for a run without one, the last whole interval of the DAG's timetable
   before the run's trigger time (``timetable.infer_manual_data_interval(run_after=...)``: what Airflow gives
   a manual run with that logical date). A run triggered on 3 November of a monthly DAG covers October.
+  An asset-triggered run covers no interval of the time schedule: it has the one Airflow gave it (Airflow 2:
+  from its first to its last event), else none.
 
 Nothing here talks to Enlivy or imports Airflow's core at module level: DAG files may import it.
 The timetable's zone and rules are read through :mod:`enlivy_provider.compat` (Airflow 2 keeps them elsewhere).
@@ -75,18 +80,36 @@ def infer_interval(dag: Any, run_after: dt.datetime) -> Interval | None:
     return _aware(interval.start), _aware(interval.end)
 
 
+def is_asset_triggered(context: Mapping[str, Any]) -> bool:
+    """Whether asset events made this run (``asset_triggered``; ``dataset_triggered`` on Airflow 2)."""
+    run_type = getattr(context.get("dag_run"), "run_type", None)
+    return str(getattr(run_type, "value", run_type)) in ("asset_triggered", "dataset_triggered")
+
+
+def _triggered_at(context: Mapping[str, Any]) -> dt.datetime | None:
+    """When the run was triggered: ``run_after``, or on Airflow 2 (no ``run_after``) the logical date."""
+    logical = context.get("logical_date")
+    return _run_after(context) or (_aware(logical) if isinstance(logical, dt.datetime) else None)
+
+
 def run_data_interval(context: Mapping[str, Any]) -> Interval | None:
     """The interval a run covers: its own data interval, else (no logical date) the last whole interval of
-    the DAG's timetable before the run's trigger time. Aware datetimes; None if neither can be known."""
+    the DAG's timetable before the run's trigger time. Aware datetimes; None if neither can be known, and
+    for an asset-triggered run without an interval of its own."""
     interval = _own_interval(context)
     if interval is not None:
         return interval
+    if is_asset_triggered(context):
+        return None
     run_after = _run_after(context)
     return infer_interval(context.get("dag"), run_after) if run_after is not None else None
 
 
 def reference_date(context: Mapping[str, Any]) -> dt.date | None:
     """The day invoices of this run are dated from (see the module docstring); None outside a run."""
+    if is_asset_triggered(context):
+        anchor = _triggered_at(context)
+        return _in_zone(anchor, schedule_timezone(context.get("dag"))).date() if anchor else None
     interval = run_data_interval(context)
     anchor = interval[1] if interval is not None and interval[1] > interval[0] else _run_after(context)
     if anchor is None:

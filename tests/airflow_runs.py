@@ -126,7 +126,8 @@ def run_ids(dag_id: str, run_type: str | None = None) -> list[str]:
         query = session.query(DagRun).filter(DagRun.dag_id == dag_id)
         if run_type is not None:
             query = query.filter(DagRun.run_type == run_type)
-        return [dr.run_id for dr in query.order_by(DagRun.run_after, DagRun.id)]
+        when = DagRun.run_after if AIRFLOW_3 else DagRun.execution_date  # Airflow 2 has no run_after
+        return [dr.run_id for dr in query.order_by(when, DagRun.id)]
 
 
 def delete_runs(dag_id: str) -> None:
@@ -216,3 +217,74 @@ def try_numbers(dag_run: Any) -> dict[str, int]:
     with create_session() as session:
         tis = session.query(TaskInstance).filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id)
         return {ti.task_id: ti.try_number for ti in tis if ti.try_number}
+
+
+def backdate_asset_events(source_run_id: str, target_dag_id: str, moment: datetime) -> int:
+    """Move the asset events a run recorded, and the scheduler's queue entries of ``target_dag_id``, to
+    ``moment``: as if the run had finished then (a test cannot wait for a month end). On Airflow 3 the
+    target's asset references move before it too: a DAG without catchup takes no event older than the day
+    it started scheduling on the asset. Returns how many events moved."""
+    from airflow.utils.session import create_session
+
+    if AIRFLOW_3:
+        from airflow.models.asset import AssetDagRunQueue as Queue
+        from airflow.models.asset import AssetEvent as Event
+        from airflow.models.asset import DagScheduleAssetReference as Reference
+    else:
+        from airflow.models.dataset import DagScheduleDatasetReference as Reference  # type: ignore[no-redef]
+        from airflow.models.dataset import DatasetDagRunQueue as Queue  # type: ignore[no-redef]
+        from airflow.models.dataset import DatasetEvent as Event  # type: ignore[no-redef]
+
+    with create_session() as session:
+        moved = (
+            session.query(Event).filter(Event.source_run_id == source_run_id).update({"timestamp": moment})
+        )
+        session.query(Queue).filter(Queue.target_dag_id == target_dag_id).update({"created_at": moment})
+        session.query(Reference).filter(Reference.dag_id == target_dag_id).update(
+            {"created_at": datetime(2000, 1, 1, tzinfo=moment.tzinfo)}
+        )
+    return int(moved)
+
+
+def forget_asset_events(uri_like: str) -> None:
+    """Delete the asset events of the assets whose URI matches the SQL ``LIKE`` pattern (each test starts
+    from none: an event an earlier test left would be handed to this test's runs). ORM deletes, so the alias
+    and consumed-by-run association rows go with them."""
+    from airflow.utils.session import create_session
+
+    if AIRFLOW_3:
+        from airflow.models.asset import AssetEvent as Event
+        from airflow.models.asset import AssetModel as Model
+
+        key = Event.asset_id
+    else:
+        from airflow.models.dataset import DatasetEvent as Event  # type: ignore[no-redef]
+        from airflow.models.dataset import DatasetModel as Model
+
+        key = Event.dataset_id
+    with create_session() as session:
+        ids = [model_id for (model_id,) in session.query(Model.id).filter(Model.uri.like(uri_like))]
+        for event in session.query(Event).filter(key.in_(ids)):
+            session.delete(event)
+
+
+def create_asset_triggered_runs(dag_id: str) -> list[str]:
+    """What the scheduler's loop does for ``dag_id`` if its asset condition is met
+    (``SchedulerJobRunner._create_dagruns_for_dags``, asset-triggered part only: ``DagModel.dags_needing_dagruns``
+    evaluates the condition, aliases included, then ``_create_dag_runs_asset_triggered`` creates the run with
+    the events it consumes). Returns the run ids it created (none if the condition is not met)."""
+    from airflow.jobs.job import Job
+    from airflow.jobs.scheduler_job_runner import SchedulerJobRunner
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+
+    before = set(run_ids(dag_id))
+    runner = SchedulerJobRunner(job=Job())
+    with create_session() as session:
+        query, triggered = DagModel.dags_needing_dagruns(session)
+        due = [model for model in query.all() if model.dag_id == dag_id and dag_id in triggered]
+        if due and AIRFLOW_3:
+            runner._create_dag_runs_asset_triggered(dag_models=due, session=session)
+        elif due:
+            runner._create_dag_runs_dataset_triggered(due, {dag_id: triggered[dag_id]}, session)
+    return [run_id for run_id in run_ids(dag_id) if run_id not in before]

@@ -109,3 +109,45 @@ def test_a_create_counting_its_term_from_the_reference_date_is_issued_on_it(
 def test_an_update_does_not_move_the_issue_date() -> None:
     payload, issues = build_update_payload({"due_in_days": 30}, reference_date=dt.date(2026, 11, 1))
     assert issues == [] and payload == {"due_at": "2026-12-01"}
+
+
+def _asset_or_monthly_4th() -> Any:
+    """The month-end DAG's schedule: the billing's asset alias, or 06:00 Berlin on the 4th."""
+    from airflow.providers.common.compat.sdk import AssetAlias
+
+    from enlivy_provider.compat import asset_or_time_schedule
+
+    cron = CronDataIntervalTimetable("0 6 4 * *", timezone=BERLIN)
+    return asset_or_time_schedule(timetable=cron, assets=[AssetAlias(name="enlivy_billed_invoices")])
+
+
+def test_asset_or_time_schedule_counts_days_in_its_time_parts_zone() -> None:
+    from enlivy_provider.run_dates import schedule_timezone
+
+    dag = SimpleNamespace(timetable=_asset_or_monthly_4th(), timezone=pendulum.timezone("UTC"))
+    zone = schedule_timezone(dag)
+    assert zone is not None and str(getattr(zone, "name", zone)) == BERLIN
+
+
+def test_asset_triggered_run_is_dated_on_its_trigger_day_not_on_the_time_schedules_last_interval() -> None:
+    # Billing reported October at 01:30 Berlin on 1 November (00:30 UTC). The "or time" part's last whole
+    # interval before then is 4 Sep .. 4 Oct: dating the run 4 October would close September.
+    triggered = berlin(2026, 11, 1, 1, 30).in_timezone("UTC")
+    ctx = context(_asset_or_monthly_4th(), triggered, None)
+    ctx["dag"].timezone = pendulum.timezone("UTC")
+    ctx["dag_run"].run_type = "asset_triggered"
+    run = RunInfo.from_context(ctx)
+    assert run.reference_date == dt.date(2026, 11, 1)
+    assert run.data_interval is None  # it covers no interval of the cron part
+
+
+def test_airflow2_dataset_triggered_run_is_dated_on_its_logical_date() -> None:
+    # Airflow 2: no run_after; the logical date is the trigger time, the interval spans the events.
+    triggered = berlin(2026, 11, 1, 0, 30)
+    first_event = berlin(2026, 10, 31, 23, 50)
+    ctx = context(_asset_or_monthly_4th(), triggered, (first_event, triggered))
+    ctx["dag_run"] = SimpleNamespace(run_type="dataset_triggered")
+    ctx["logical_date"] = triggered
+    run = RunInfo.from_context(ctx)
+    assert run.reference_date == dt.date(2026, 11, 1)
+    assert run.data_interval == (first_event, triggered)

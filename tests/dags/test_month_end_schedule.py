@@ -1,0 +1,269 @@
+"""When dags/enlivy_month_end.py runs and which month it closes, the way the scheduler makes its runs.
+
+The DAG is scheduled on the billing's asset alias *or* the 4th at 06:00 Berlin. Here the billing DAG's
+scheduled October run records its event (through the alias, as in production); the scheduler's own code
+(``dags_needing_dagruns``, then the asset-triggered run creation) makes the month-end run and hands it the
+events; the run is executed in this process. The events are moved to 1 November 01:30 Berlin, as if the
+billing had finished then, so the run's reference date does not depend on today's date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pendulum
+import pytest
+from airflow_runs import (
+    airflow_cli,
+    backdate_asset_events,
+    create_asset_triggered_runs,
+    create_scheduled_run,
+    delete_runs,
+    execute_run,
+    forget_asset_events,
+    run_ids,
+)
+from airflow_support import AIRFLOW_3, sync_dag_to_db, task_log, task_states, xcom_result
+from dag_helpers import DAGS_DIR, REPO
+from month_end_support import BERLIN, BILLING, MONTH_END, bill_october_run, emails, october_invoices
+
+from enlivy_provider.emulator.seed import DEMO_CUSTOMERS
+
+ALIAS = "enlivy_billed_invoices"
+DOC = REPO / "docs" / "month-end.md"
+BILLING_FINISHED = pendulum.datetime(2026, 11, 1, 1, 30, tz=BERLIN)  # 00:30 UTC
+ASSET_TRIGGERED = "asset_triggered" if AIRFLOW_3 else "dataset_triggered"
+GATED = (  # every task after still_open: skipped when the backstop finds the month closed
+    "expected_invoices",
+    "expected_rows",
+    "reconcile",
+    "select_invoices",
+    "send_invoices",
+    "charge_invoices",
+    "remind_7d",
+    "remind_14d",
+    "remind_30d",
+    "summary",
+)
+
+
+def _clear_queue(dag_id: str) -> None:
+    """Forget what the scheduler queued for ``dag_id`` in earlier tests (a fresh deployment has nothing)."""
+    from airflow.utils.session import create_session
+
+    if AIRFLOW_3:
+        from airflow.models.asset import AssetDagRunQueue as Queue
+    else:
+        from airflow.models.dataset import DatasetDagRunQueue as Queue  # type: ignore[no-redef]
+    with create_session() as session:
+        session.query(Queue).filter(Queue.target_dag_id == dag_id).delete()
+
+
+def _unpause(dag_id: str) -> None:
+    from airflow.models import DagModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        session.query(DagModel).filter(DagModel.dag_id == dag_id).update({"is_paused": False})
+
+
+def _record_billing_event(uri: str, extra: dict[str, Any]) -> None:
+    """An event on the billing asset through the alias, recorded by Airflow's own asset manager (what a
+    billing task's outlet, or ``POST /api/v2/assets/events``, ends in)."""
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        if AIRFLOW_3:
+            from airflow.assets.manager import asset_manager
+            from airflow.models.asset import AssetModel
+
+            model = session.query(AssetModel).filter(AssetModel.uri == uri).one()
+            asset_manager.register_asset_change(
+                asset=model, extra=extra, source_alias_names=[ALIAS], session=session
+            )
+        else:
+            from airflow.datasets import Dataset
+            from airflow.datasets.manager import dataset_manager
+
+            dataset_manager.register_dataset_change(
+                dataset=Dataset(uri), extra=extra, source_alias_names=[ALIAS], session=session
+            )
+
+
+@pytest.fixture
+def month_end(billing_and_month_end_dags: tuple[Any, Any], report_dir: Path, enlivy_airflow_connection: Any):
+    """Both DAGs with no runs and nothing queued; the month-end DAG deployed and unpaused (the scheduler
+    queues no run for a paused DAG)."""
+    for dag_id in (BILLING, MONTH_END):
+        delete_runs(dag_id)
+    _clear_queue(MONTH_END)
+    forget_asset_events("enlivy://%")
+    sync_dag_to_db(billing_and_month_end_dags[1])
+    _unpause(MONTH_END)
+    return billing_and_month_end_dags
+
+
+def _bill_october_and_report(dags: tuple[Any, Any]) -> Any:
+    """The billing's October run, its event moved to when it 'finished'; its DagRun."""
+    billing_run = bill_october_run(dags)
+    if not AIRFLOW_3:
+        # Airflow 2 resolves the alias when it parses the consuming DAG file (the alias's first event
+        # requests a priority re-parse): only then does it hand the run the events of the resolved asset.
+        from airflow.models import DagBag
+
+        sync_dag_to_db(DagBag(dag_folder=str(DAGS_DIR / "enlivy_month_end.py")).get_dag(MONTH_END))
+    assert backdate_asset_events(billing_run.run_id, MONTH_END, BILLING_FINISHED) == 1
+    return billing_run
+
+
+def test_billing_event_starts_a_run_that_closes_the_month_it_names_and_the_backstop_then_skips(
+    month_end: tuple[Any, Any], enlivy_airflow_connection: Any, report_dir: Path
+) -> None:
+    emulator = enlivy_airflow_connection
+    october = october_invoices(_bill_october_and_report(month_end))
+
+    [run_id] = create_asset_triggered_runs(MONTH_END)
+    dag_run = execute_run(month_end[1], run_id)
+
+    assert str(dag_run.run_type) == ASSET_TRIGGERED
+    assert str(dag_run.state) == "success", task_states(dag_run)
+    usage = xcom_result(dag_run, "collect_usage")
+    assert usage["period"] == {"start": "2026-10-01", "end": "2026-10-31", "label": "October 2026"}
+    assert usage["reference_date"] == "2026-11-01"  # the day billing reported, in Berlin
+    recon = xcom_result(dag_run, "reconcile")
+    assert recon["expected"] == len(DEMO_CUSTOMERS) and recon["failed_on"] == []
+    assert set(recon["counts"].values()) == {0}, recon["counts"]
+    assert emails(emulator) == {(invoice["id"], "invoice"): 1 for invoice in october.values()}
+    summary_text = (report_dir / "month-end-summary-2026-10.txt").read_text()
+    assert summary_text.startswith("Month-end for October 2026 (2026-10-01 .. 2026-10-31), as of 2026-11-01")
+    closed = json.loads((report_dir / "month-end-closed-2026-10.json").read_text())
+    assert (closed["run_id"], closed["reference_date"]) == (run_id, "2026-11-01")
+    assert create_asset_triggered_runs(MONTH_END) == []  # the event was consumed: no second run
+
+    # The backstop: the scheduled run of 4 Nov 06:00 finds October closed and does nothing.
+    emulator.reset_counters()
+    backstop = execute_run(
+        month_end[1], create_scheduled_run(month_end[1], pendulum.datetime(2026, 10, 4, 6, tz=BERLIN))
+    )
+
+    assert str(backstop.run_type) == "scheduled"
+    assert str(backstop.state) == "success", task_states(backstop)
+    states = task_states(backstop)
+    assert (states["collect_usage"], states["still_open"]) == ("success", "success")
+    assert {task: states[task] for task in GATED} == dict.fromkeys(GATED, "skipped")
+    assert emulator.write_count() == 0 and len(emails(emulator)) == len(october)  # nothing sent again
+    assert (
+        report_dir / "month-end-summary-2026-10.txt"
+    ).read_text() == summary_text  # the close's summary kept
+
+
+def test_the_backstop_closes_the_month_when_no_run_closed_it(
+    month_end: tuple[Any, Any], enlivy_airflow_connection: Any, report_dir: Path
+) -> None:
+    # Billing ran, but the month-end DAG was paused when it reported: no event run, the backstop closes.
+    from airflow.models import DagModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        session.query(DagModel).filter(DagModel.dag_id == MONTH_END).update({"is_paused": True})
+    october = bill_october_run(month_end)
+    _unpause(MONTH_END)
+    assert create_asset_triggered_runs(MONTH_END) == []
+
+    backstop = execute_run(
+        month_end[1], create_scheduled_run(month_end[1], pendulum.datetime(2026, 10, 4, 6, tz=BERLIN))
+    )
+
+    assert str(backstop.state) == "success", task_states(backstop)
+    assert xcom_result(backstop, "collect_usage")["period"]["label"] == "October 2026"
+    sent = {invoice for invoice, kind in emails(enlivy_airflow_connection) if kind == "invoice"}
+    assert sent == {invoice["id"] for invoice in october_invoices(october).values()}
+    closed = json.loads((report_dir / "month-end-closed-2026-10.json").read_text())
+    assert closed["run_id"] == backstop.run_id
+
+
+def test_events_naming_two_months_fail_the_run_and_nothing_is_sent(
+    month_end: tuple[Any, Any], enlivy_airflow_connection: Any, capfd: Any, caplog: Any
+) -> None:
+    emulator = enlivy_airflow_connection
+    billing_run = _bill_october_and_report(month_end)
+    [(uri, october_extra)] = [
+        (uri, extra) for uri, extra in _events_of(billing_run.run_id) if extra.get("billing_period")
+    ]
+    # September re-billed and reported too, before the scheduler made a month-end run.
+    september = {"billing_period": "2026-09", "period_start": "2026-09-01", "period_end": "2026-09-30"}
+    _record_billing_event(uri, {**october_extra, **september})
+    _move_queue(MONTH_END, BILLING_FINISHED + dt.timedelta(minutes=5))
+    emulator.reset_counters()
+
+    [run_id] = create_asset_triggered_runs(MONTH_END)
+    dag_run = execute_run(month_end[1], run_id)
+
+    assert str(dag_run.state) == "failed"
+    states = task_states(dag_run)
+    assert states["collect_usage"] == "failed"
+    assert {states[task] for task in GATED if task != "summary"} == {"upstream_failed"}
+    assert emulator.write_count() == 0 and emulator.emails() == []
+    log = task_log(capfd, caplog)
+    assert "name 2 months (2026-09, 2026-10)" in log
+    assert """airflow dags trigger enlivy_month_end --conf '{"billing_period": "2026-09"}'""" in log
+
+
+def _events_of(source_run_id: str) -> list[tuple[str, dict[str, Any]]]:
+    from airflow.utils.session import create_session
+
+    if AIRFLOW_3:
+        from airflow.models.asset import AssetEvent as Event
+        from airflow.models.asset import AssetModel as Model
+
+        key = Event.asset_id
+    else:
+        from airflow.models.dataset import DatasetEvent as Event  # type: ignore[no-redef]
+        from airflow.models.dataset import DatasetModel as Model
+
+        key = Event.dataset_id
+    with create_session() as session:
+        rows = session.query(Model.uri, Event.extra).join(Model, key == Model.id)
+        return [
+            (str(uri), dict(extra or {})) for uri, extra in rows.filter(Event.source_run_id == source_run_id)
+        ]
+
+
+def _move_queue(dag_id: str, moment: dt.datetime) -> None:
+    """The latest event (recorded now) moved to ``moment``, with the scheduler's queue entry."""
+    from airflow.utils.session import create_session
+
+    if AIRFLOW_3:
+        from airflow.models.asset import AssetDagRunQueue as Queue
+        from airflow.models.asset import AssetEvent as Event
+    else:
+        from airflow.models.dataset import DatasetDagRunQueue as Queue  # type: ignore[no-redef]
+        from airflow.models.dataset import DatasetEvent as Event  # type: ignore[no-redef]
+    with create_session() as session:
+        latest = session.query(Event).order_by(Event.id.desc()).first()
+        latest.timestamp = moment
+        session.query(Queue).filter(Queue.target_dag_id == dag_id).update({"created_at": moment})
+
+
+def test_the_documented_command_closes_the_month_it_names(
+    month_end: tuple[Any, Any], enlivy_airflow_connection: Any, report_dir: Path
+) -> None:
+    october = october_invoices(bill_october_run(month_end))
+    section = DOC.read_text().split("**By hand.**", 1)[1]
+    command = re.search(r"```bash\n(airflow dags trigger [^\n]+)\n```", section)
+    assert command is not None, "docs/month-end.md gives no billing_period trigger command"
+
+    airflow_cli(*shlex.split(command.group(1))[1:])  # the real CLI, on this session's metadata DB
+    [manual] = run_ids(MONTH_END, "manual")
+    dag_run = execute_run(month_end[1], manual)
+
+    assert str(dag_run.state) == "success", task_states(dag_run)
+    assert xcom_result(dag_run, "collect_usage")["period"]["label"] == "October 2026"
+    sent = {invoice for invoice, kind in emails(enlivy_airflow_connection) if kind == "invoice"}
+    assert sent == {invoice["id"] for invoice in october.values()}
+    assert json.loads((report_dir / "month-end-closed-2026-10.json").read_text())["run_id"] == manual
