@@ -28,6 +28,7 @@ from enlivy_provider.testing import EmulatorHandle
 REPO = Path(__file__).resolve().parents[2]
 DAGS_DIR = REPO / "dags"
 DAG_ID = "enlivy_recurring_billing"
+MONTH_END_DAG_ID = "enlivy_month_end"
 SENSOR_TASK = "wait_for_payment"
 # Test-only Airflow modules copied to $AIRFLOW_HOME/config, which Airflow puts on sys.path.
 CONFIG_MODULES = Path(__file__).resolve().parent / "airflow_config"
@@ -35,12 +36,15 @@ SERVER_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 AIRFLOW = [sys.executable, "-m", "airflow"]
 
 
-def prepare_home(root: Path, *, test_modules: bool = False, billing_dag: bool = True) -> tuple[Path, Path]:
+def prepare_home(
+    root: Path, *, test_modules: bool = False, billing_dag: bool = True, month_end_dag: bool = False
+) -> tuple[Path, Path]:
     """``root/airflow`` (AIRFLOW_HOME) and ``root/dags`` holding only the billing DAG and its files.
 
     Only that DAG: the other examples would be scheduled too and slow the run down. ``test_modules`` also
     installs the modules of ``airflow_config/`` (cluster policy, worker host names); ``billing_dag=False``
-    leaves the DAG folder empty, for a test that writes its own DAG.
+    leaves the DAG folder empty, for a test that writes its own DAG; ``month_end_dag`` adds the month-end
+    DAG (scheduled on the billing's asset alias) and its rules module.
     """
     home, dags = root / "airflow", root / "dags"
     home.mkdir()
@@ -48,7 +52,10 @@ def prepare_home(root: Path, *, test_modules: bool = False, billing_dag: bool = 
     if not billing_dag:
         return home, dags
     # The helper module the billing DAG imports comes too, kept from being parsed as a DAG file by .airflowignore.
-    for name in (f"{DAG_ID}.py", "billing_data.py", ".airflowignore"):
+    names = [f"{DAG_ID}.py", "billing_data.py", ".airflowignore"]
+    if month_end_dag:
+        names += [f"{MONTH_END_DAG_ID}.py", "month_end_rules.py"]
+    for name in names:
         shutil.copy(DAGS_DIR / name, dags)
     shutil.copytree(DAGS_DIR / "data", dags / "data")
     shutil.copytree(DAGS_DIR / "templates", dags / "templates")

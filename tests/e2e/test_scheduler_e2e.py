@@ -37,11 +37,12 @@ def local_cluster(
     *,
     dag_id: str = cluster.DAG_ID,
     write_dags: Callable[[Path], None] | None = None,
+    month_end_dag: bool = False,
 ) -> Iterator[cluster.RunWatcher]:
     """api-server, scheduler, dag-processor and triggerer (LocalExecutor, SQLite) in their own AIRFLOW_HOME,
-    watching ``dag_id``'s run; stopped after. The DAG folder holds the billing DAG, or what ``write_dags``
-    writes into it."""
-    home, dags = cluster.prepare_home(tmp_path, billing_dag=write_dags is None)
+    watching ``dag_id``'s run; stopped after. The DAG folder holds the billing DAG (and the month-end DAG if
+    ``month_end_dag``), or what ``write_dags`` writes into it."""
+    home, dags = cluster.prepare_home(tmp_path, billing_dag=write_dags is None, month_end_dag=month_end_dag)
     if write_dags is not None:
         write_dags(dags)
     database = f"sqlite:///{home / 'airflow.db'}"
