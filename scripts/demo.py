@@ -11,7 +11,8 @@
 6. prints the billing and month-end summaries, where the files are, and the number of invoices, e-mails and
    charges in the emulator (run it twice: the numbers do not change), then stops the emulator.
 
-Task logs go to ``.demo/logs/``. ``--fresh`` deletes ``.demo`` first.
+Task logs go to ``.demo/logs/``. ``--fresh`` deletes ``.demo`` first; ``--dir`` puts it elsewhere (the test of
+``make demo`` runs it in a temporary directory).
 """
 
 from __future__ import annotations
@@ -107,14 +108,18 @@ def main() -> None:
         default=None,
         help="seconds until invoices get paid (default: nobody pays; the month-end DAG then has work)",
     )
+    parser.add_argument(
+        "--dir", type=Path, default=DEMO, help=f"where the demo keeps its data (default {DEMO})"
+    )
     args = parser.parse_args()
 
     from enlivy_provider.testing import run_emulator
 
     started = time.monotonic()
-    if args.fresh and DEMO.exists():
-        shutil.rmtree(DEMO)
-    home, logs, reports, export_dir = DEMO / "airflow", DEMO / "logs", DEMO / "reports", DEMO / "export"
+    demo = args.dir.resolve()
+    if args.fresh and demo.exists():
+        shutil.rmtree(demo)
+    home, logs, reports, export_dir = demo / "airflow", demo / "logs", demo / "reports", demo / "export"
     for path in (home, logs, reports, export_dir):
         path.mkdir(parents=True, exist_ok=True)
     # How long the billing run waits for payments: a few seconds when nobody pays, else enough to see it.
@@ -129,8 +134,8 @@ def main() -> None:
     tomorrow = pendulum.now("UTC").start_of("day").add(days=1)
 
     paying = "nobody pays" if args.auto_pay_after is None else f"auto-pay after {args.auto_pay_after:g} s"
-    step(f"Emulator (demo seed, {paying}, data in {DEMO / 'emulator.db'})")
-    with run_emulator(seed="demo", auto_pay_after=args.auto_pay_after, db=DEMO / "emulator.db") as emulator:
+    step(f"Emulator (demo seed, {paying}, data in {demo / 'emulator.db'})")
+    with run_emulator(seed="demo", auto_pay_after=args.auto_pay_after, db=demo / "emulator.db") as emulator:
         env["AIRFLOW_CONN_ENLIVY_DEFAULT"] = emulator.connection_json()
         before = outbound_counts(emulator)
         print(f"    {emulator.base_url}  (before this run: {describe(before)})")
@@ -188,7 +193,7 @@ def main() -> None:
         files = sorted(p for p in export_dir.rglob("*") if p.is_file())
         print(f"Export files ({export_dir}):")
         for path in files:
-            print(f"    {path.relative_to(ROOT)}  ({path.stat().st_size:,} bytes)")
+            print(f"    {path}  ({path.stat().st_size:,} bytes)")
     print(f"In the emulator: {describe(after)}; before this run: {describe(before)}.")
     print(
         "Run `make demo` again: the billing run finds last month's invoices and creates none, and the "
