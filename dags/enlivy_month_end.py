@@ -6,13 +6,16 @@ When it runs, and which month it closes (``collect_usage``):
   records an event on the billing's invoices asset through the ``enlivy_billed_invoices`` alias, after it
   waited for payments. The run this starts closes the month the event names in its extra
   (``billing_period``), never one guessed from when the event came; its reference date is the day it was
-  triggered. Events naming several months, or none of this billing, fail the run, naming them.
+  triggered. Months another run closed after their event are not closed again (``still_open`` skips). When
+  the events name more than one month still open, it closes the one reported last and fails at the end,
+  naming the others with the commands that close them. Events of no ``monthly-usage`` billing, or an extra
+  that names no whole month, fail the run before anything is written.
 * **The backstop: the 4th at 06:00 Europe/Berlin** (the schedule's time part; data interval 4th to 4th).
-  It closes the calendar month before its reference date (the day its interval ends) unless a run already
+  It closes the calendar month before its reference date (the day its interval ends) unless another run
   closed it (``month-end-closed-YYYY-MM.json``, written when a close succeeds): then ``still_open`` skips
-  the rest. If the billing never reported the month, the backstop's reconciliation finds it unbilled and fails.
-* **By hand**: ``--conf '{"billing_period": "2026-09"}'`` closes September; without it, the month before
-  the run's reference date (``run_dates``).
+  the rest. If the billing never created the month's invoices, its reconciliation finds them missing and fails.
+* **By hand**: ``--conf '{"billing_period": "2026-09"}'`` closes September, dated no earlier than the day
+  after September ended; without it, the month before the run's reference date (``run_dates``).
 
 1. ``collect_usage`` prices the customers and usage the billing DAG bills, with the same function
    (``billing_data.priced_accounts``); ``expected_invoices`` renders them through the billing DAG's template
@@ -71,7 +74,8 @@ with DAG(
             None,
             type=["null", "string"],
             pattern="^[0-9]{4}-(0[1-9]|1[0-2])$",
-            description="The month to close (YYYY-MM); else the month the billing's event names, or last month",
+            description="The month to close (YYYY-MM); else the month the billing's event names, or the month "
+            "before the run's reference date",
         ),
     },
     tags=["enlivy", "billing", "example"],
@@ -80,13 +84,21 @@ with DAG(
 
     @task
     def collect_usage(params: dict[str, Any], **context: Any) -> dict[str, Any]:
-        """The month this run closes (see the module docstring), its priced accounts (the billing template
-        reads them), the report URLs, and who closed the month already (a backstop run stops on it)."""
+        """The month this run closes and its reference date (see the module docstring), its priced accounts
+        (the billing template reads them), the report URLs; why the run has nothing to do, if so; and the
+        billed months it leaves open."""
+        import datetime as dt
         import json
 
         from airflow.providers.common.compat.sdk import AirflowFailException, ObjectStoragePath
         from billing_data import priced_accounts, report_url
-        from month_end_rules import billed_month, month_billed_by_events, named_month
+        from month_end_rules import (
+            billed_month,
+            close_commands,
+            months_billed_by_events,
+            months_to_close,
+            named_month,
+        )
 
         from enlivy_provider.compat import triggering_events
         from enlivy_provider.run_dates import is_asset_triggered, reference_date
@@ -94,44 +106,76 @@ with DAG(
         reference = reference_date(context)
         if reference is None:
             raise AirflowFailException("this run has no reference date (no data interval, no trigger time)")
+        run = context["dag_run"]
+        base = report_url(params.get("report_dir"))
+
+        def closed_by(month: str) -> dict[str, Any] | None:
+            """Who closed ``month`` (its marker), unless it was this run (cleared: it closes it again)."""
+            path = ObjectStoragePath(f"{base}/month-end-closed-{month}.json")
+            marker = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+            return None if marker is None or marker.get("run_id") == run.run_id else marker
+
+        skip, left_open = None, []
         try:
             if params.get("billing_period"):
                 period, why = named_month(params["billing_period"], "params.billing_period"), "as asked"
+                # A manual run in the first days of a month infers the interval before: never date a close
+                # before the month it closes has ended.
+                reference = max(reference, dt.date.fromisoformat(period["end"]) + dt.timedelta(days=1))
             elif is_asset_triggered(context):
-                events = triggering_events(context)
-                period = month_billed_by_events(events, BILLING_KEY, DAG_ID)
-                why = f"billed, as {len(events)} billing event(s) said"
+                billed = months_billed_by_events(triggering_events(context), BILLING_KEY)
+                markers = {month: closed_by(month) for month in billed}
+                closed_at = {
+                    month: dt.datetime.fromisoformat(marker["closed_at"]) if marker else None
+                    for month, marker in markers.items()
+                }
+                chosen, left_open = months_to_close(billed, closed_at)
+                why = f"the billing reported {', '.join(sorted(billed))}"
+                if chosen is None:
+                    chosen = max(billed)
+                    skip = f"every month the billing reported ({', '.join(sorted(billed))}) was closed after"
+                    skip += " its report: " + "; ".join(
+                        f"{month} by run {marker['run_id']}" for month, marker in markers.items() if marker
+                    )
+                period = named_month(chosen, "billing_period")
             else:
                 period, why = billed_month(reference), "the month before the reference date"
         except ValueError as error:  # a permanent error: retrying reads the same events
             raise AirflowFailException(f"no month to close: {error}") from error
-        base, month = report_url(params.get("report_dir")), period["start"][:7]
-        closed = ObjectStoragePath(f"{base}/month-end-closed-{month}.json")
-        run = context["dag_run"]
-        closed_by = json.loads(closed.read_text(encoding="utf-8")) if closed.exists() else None
-        if closed_by is not None and closed_by.get("run_id") == run.run_id:
-            closed_by = None  # this run closed it before being cleared: it closes it again
-        print(f"Closing {period['label']} ({period['start']} .. {period['end']}; {why}) as of {reference}")
+        month = period["start"][:7]
+        backstop = str(getattr(run.run_type, "value", run.run_type)) == "scheduled"
+        marker = closed_by(month) if backstop and skip is None else None
+        if marker is not None:
+            skip = (
+                f"{period['label']} was closed by run {marker.get('run_id')} "
+                f"(as of {marker.get('reference_date')}, at {marker.get('closed_at')})"
+            )
+        print(
+            f"{'Checking' if skip else 'Closing'} {period['label']} ({period['start']} .. {period['end']}; "
+            f"{why}) as of {reference}"
+        )
+        if left_open:
+            print(
+                f"WARNING: also billed and not closed: {', '.join(left_open)} (this run closes {month}); "
+                f"close each with: {close_commands(DAG_ID, left_open)}"
+            )
         return {
             "period": period,
             "reference_date": reference.isoformat(),
-            "accounts": priced_accounts(params, period),
+            "accounts": [] if skip else priced_accounts(params, period),
             "report": f"{base}/month-end-reconciliation-{month}.json",
             "summary": f"{base}/month-end-summary-{month}.txt",
-            "closed": str(closed),
-            "closed_by": closed_by,
-            "backstop": str(getattr(run.run_type, "value", run.run_type)) == "scheduled",
+            "closed": f"{base}/month-end-closed-{month}.json",
+            "skip": skip,
+            "left_open": left_open,
         }
 
     @task.short_circuit(ignore_downstream_trigger_rules=True)
     def still_open(usage: dict[str, Any]) -> bool:
-        """False (every later task skipped) for the 4th-of-month backstop when a run already closed the month."""
-        closed_by = usage["closed_by"]
-        if usage["backstop"] and closed_by:
-            print(
-                f"{usage['period']['label']} was closed by run {closed_by.get('run_id')} "
-                f"(as of {closed_by.get('reference_date')}, {closed_by.get('closed_at')}): nothing to do"
-            )
+        """False (every later task skipped) when the month was closed already: the 4th-of-month backstop
+        after a run closed it, or a run whose billing reports were all handled by later closes."""
+        if usage["skip"]:
+            print(f"{usage['skip']}: nothing to do")
             return False
         return True
 
@@ -215,6 +259,7 @@ with DAG(
             ACTION_TASKS,
             SUMMARY_COLUMNS,
             action_counts,
+            close_commands,
             describe_actions,
             describe_findings,
             summary_rows,
@@ -264,6 +309,12 @@ with DAG(
             )
         if failed or blocked:
             lines.append(f"FAILED: {', '.join(failed) or '-'}; not run: {', '.join(blocked) or '-'}")
+        left_open = usage.get("left_open") or []
+        if left_open:
+            lines.append(
+                f"NOT CLOSED (billed, never closed): {', '.join(left_open)}; close each with: "
+                f"{close_commands(DAG_ID, left_open)}"
+            )
         text = "\n".join(lines)
         if usage.get("summary"):
             target = ObjectStoragePath(usage["summary"])
@@ -273,7 +324,7 @@ with DAG(
         if failed or blocked:
             named = f": {'; '.join(findings)}" if findings else ""
             raise AirflowFailException(
-                f"month-end of {period.get('label')} failed ({', '.join(failed)}){named}"
+                f"month-end of {period.get('label', 'an unknown month')} failed ({', '.join(failed)}){named}"
             )
         import json
 
@@ -286,6 +337,11 @@ with DAG(
             "closed_at": timezone.utcnow().isoformat(),
         }
         ObjectStoragePath(usage["closed"]).write_text(json.dumps(closed) + "\n", encoding="utf-8")
+        if left_open:  # this month is closed; the older ones need a person (e-mails, card charges)
+            raise AirflowFailException(
+                f"{period['label']} closed, but billed months were never closed: {', '.join(left_open)}; "
+                f"close each with: {close_commands(DAG_ID, left_open)}"
+            )
         return {
             "period": period,
             "reference_date": usage.get("reference_date"),

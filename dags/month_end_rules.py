@@ -58,15 +58,14 @@ def _billing_key_of(uri: str) -> str | None:
     return keys[0]
 
 
-def month_billed_by_events(events: Iterable[Any], billing_key: str, dag_id: str) -> dict[str, str]:
-    """The month a run triggered by billing events closes: the one month the events of ``billing_key`` name
-    in their extra (``billing_period``, checked against ``period_start``/``period_end``), never one guessed
-    from when they arrived. ``events`` have ``uri``, ``extra`` and ``timestamp``
+def months_billed_by_events(events: Iterable[Any], billing_key: str) -> dict[str, dt.datetime]:
+    """``{"2026-10": time of the latest event naming it}`` for the events of ``billing_key``: the months they
+    name in their extra (``billing_period``, checked against ``period_start``/``period_end``), never months
+    guessed from when the events arrived. ``events`` have ``uri``, ``extra`` and ``timestamp``
     (:class:`enlivy_provider.compat.TriggeringEvent`).
 
-    ValueError, naming what is wrong, when no event is this billing's, an event's extra does not name a
-    whole month, or the events name several months (one run closes one month; the message gives the command
-    that closes each).
+    ValueError, naming what is wrong, when no event is this billing's or an event's extra does not name a
+    whole month.
     """
     events = list(events)
     ours = [event for event in events if _billing_key_of(event.uri) == billing_key]
@@ -76,7 +75,7 @@ def month_billed_by_events(events: Iterable[Any], billing_key: str, dag_id: str)
             f"no asset event of the billing {billing_key!r} triggered this run (events of: {seen}): "
             "it has no month to close"
         )
-    months: dict[str, dict[str, str]] = {}
+    months: dict[str, dt.datetime] = {}
     for event in ours:
         where = f"the event of {event.uri} at {event.timestamp.isoformat()}"
         month = named_month(event.extra.get("billing_period"), f"{where}: extra.billing_period")
@@ -86,19 +85,42 @@ def month_billed_by_events(events: Iterable[Any], billing_key: str, dag_id: str)
                 f"{where}: extra.period_start..period_end {named[0]}..{named[1]} is not the whole month "
                 f"{month['label']} ({month['start']}..{month['end']}) its billing_period names"
             )
-        months[month["start"][:7]] = month
-    if len(months) > 1:
-        import json
+        key = month["start"][:7]
+        months[key] = max(months.get(key, event.timestamp), event.timestamp)
+    return months
 
-        commands = "; ".join(
-            f"airflow dags trigger {dag_id} --conf '{json.dumps({'billing_period': key})}'"
-            for key in sorted(months)
-        )
-        raise ValueError(
-            f"the events that triggered this run name {len(months)} months ({', '.join(sorted(months))}) and "
-            f"a run closes one: nothing was closed. Close each with: {commands}"
-        )
-    return next(iter(months.values()))
+
+def months_to_close(
+    billed: Mapping[str, dt.datetime], closed_at: Mapping[str, dt.datetime | None]
+) -> tuple[str | None, list[str]]:
+    """Which month a run triggered by billing events closes, and which billed months it leaves open.
+
+    ``billed``: :func:`months_billed_by_events`; ``closed_at``: when another run last closed each month
+    (None: never). A month closed after its latest event was handled already (a late or re-delivered event).
+    Of the months left, the run closes the one whose event came last (what the billing just reported); the
+    others (an event Airflow's queue passed over while a run was busy, or billed before this DAG was deployed)
+    are returned, oldest first, for the run to name: closing an old month sends e-mails and charges cards,
+    which a person decides.
+    """
+
+    def handled(key: str) -> bool:
+        closed = closed_at.get(key)
+        return closed is not None and closed >= billed[key]
+
+    waiting = [key for key in billed if not handled(key)]
+    if not waiting:
+        return None, []
+    latest = max(waiting, key=lambda key: (billed[key], key))
+    return latest, sorted(key for key in waiting if key != latest)
+
+
+def close_commands(dag_id: str, months: Iterable[str]) -> str:
+    """The commands that close each month by hand (the DAG's ``billing_period`` param)."""
+    import json
+
+    return "; ".join(
+        f"airflow dags trigger {dag_id} --conf '{json.dumps({'billing_period': key})}'" for key in months
+    )
 
 
 def dunning_step(days_past_due: int | None) -> str | None:

@@ -221,9 +221,10 @@ def try_numbers(dag_run: Any) -> dict[str, int]:
 
 def backdate_asset_events(source_run_id: str, target_dag_id: str, moment: datetime) -> int:
     """Move the asset events a run recorded, and the scheduler's queue entries of ``target_dag_id``, to
-    ``moment``: as if the run had finished then (a test cannot wait for a month end). On Airflow 3 the
-    target's asset references move before it too: a DAG without catchup takes no event older than the day
-    it started scheduling on the asset. Returns how many events moved."""
+    ``moment``: as if the run had finished then (a test cannot wait for a month end). The target's asset
+    references (if any) move to 2000: Airflow 3 hands a DAG without catchup no event older than the day it
+    started scheduling on an asset. (A DAG scheduled only on an alias has none: that floor does not apply to
+    it.) Returns how many events moved."""
     from airflow.utils.session import create_session
 
     if AIRFLOW_3:

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from month_end_rules import month_billed_by_events, named_month
+from month_end_rules import close_commands, months_billed_by_events, months_to_close, named_month
 
 from enlivy_provider.compat import TriggeringEvent
 
@@ -26,36 +26,51 @@ def month(key: str, start: str, end: str) -> dict[str, str]:
 OCTOBER = month("2026-10", "2026-10-01", "2026-10-31")
 
 
-def test_the_month_named_in_the_extra_is_closed() -> None:
-    assert month_billed_by_events([event(**OCTOBER)], "monthly-usage", "enlivy_month_end") == {
-        "start": "2026-10-01",
-        "end": "2026-10-31",
-        "label": "October 2026",
+def test_the_months_named_in_the_extras_with_their_latest_report() -> None:
+    february = month("2028-02", "2028-02-01", "2028-02-29")  # a leap February
+    events = [
+        event(CONSULTING, 9, **OCTOBER),
+        event(**february),
+        event(OURS, 5, **february),
+        event(OURS, 2, **OCTOBER),
+    ]
+    assert months_billed_by_events(events, "monthly-usage") == {
+        "2028-02": AT + dt.timedelta(minutes=5),  # re-billed: its latest report
+        "2026-10": AT + dt.timedelta(minutes=2),  # the consulting billing's event is not ours
     }
 
 
-def test_a_leap_february_and_events_of_other_billings_are_handled() -> None:
-    february = month("2028-02", "2028-02-01", "2028-02-29")
-    events = [event(CONSULTING, **OCTOBER), event(**february), event(minutes=5, **february)]
-    closed = month_billed_by_events(events, "monthly-usage", "enlivy_month_end")
-    assert (closed["start"], closed["end"]) == ("2028-02-01", "2028-02-29")  # a re-billing: one month still
+def at(minutes: int) -> dt.datetime:
+    return AT + dt.timedelta(minutes=minutes)
 
 
-def test_two_months_fail_naming_both_and_the_commands_that_close_each() -> None:
-    september = month("2026-09", "2026-09-01", "2026-09-30")
-    with pytest.raises(ValueError) as raised:
-        month_billed_by_events([event(**OCTOBER), event(minutes=1, **september)], "monthly-usage", "me")
-    message = str(raised.value)
-    assert "name 2 months (2026-09, 2026-10)" in message and "nothing was closed" in message
-    assert """airflow dags trigger me --conf '{"billing_period": "2026-09"}'""" in message
-    assert """airflow dags trigger me --conf '{"billing_period": "2026-10"}'""" in message
+def test_the_month_reported_last_is_closed_and_older_open_months_are_named() -> None:
+    billed = {"2026-08": at(-900), "2026-10": at(0), "2026-09": at(-60)}
+    assert months_to_close(billed, {}) == ("2026-10", ["2026-08", "2026-09"])
+
+
+def test_a_month_closed_after_its_report_is_not_closed_again_but_a_later_report_is() -> None:
+    billed = {"2026-09": at(-60), "2026-10": at(0)}
+    # September was closed by hand after its report: only October is left, nothing named.
+    assert months_to_close(billed, {"2026-09": at(-30)}) == ("2026-10", [])
+    # Everything closed after its report (an event delivered late): nothing to close.
+    assert months_to_close(billed, {"2026-09": at(-30), "2026-10": at(1)}) == (None, [])
+    # October re-billed after it was closed: closed again.
+    assert months_to_close({"2026-10": at(10)}, {"2026-10": at(1)}) == ("2026-10", [])
+
+
+def test_close_commands_name_each_month() -> None:
+    assert close_commands("me", ["2026-08", "2026-09"]) == (
+        """airflow dags trigger me --conf '{"billing_period": "2026-08"}'; """
+        """airflow dags trigger me --conf '{"billing_period": "2026-09"}'"""
+    )
 
 
 def test_events_of_no_billing_of_ours_name_no_month() -> None:
     with pytest.raises(ValueError, match=r"no asset event of the billing 'monthly-usage'.*consulting-hours"):
-        month_billed_by_events([event(CONSULTING, **OCTOBER)], "monthly-usage", "me")
+        months_billed_by_events([event(CONSULTING, **OCTOBER)], "monthly-usage")
     with pytest.raises(ValueError, match=r"events of: none"):
-        month_billed_by_events([], "monthly-usage", "me")
+        months_billed_by_events([], "monthly-usage")
 
 
 @pytest.mark.parametrize(
@@ -72,7 +87,7 @@ def test_events_of_no_billing_of_ours_name_no_month() -> None:
 )
 def test_an_extra_that_names_no_whole_month_is_refused_naming_the_field(extra: dict, rule: str) -> None:
     with pytest.raises(ValueError, match=rule) as raised:
-        month_billed_by_events([event(**extra)], "monthly-usage", "me")
+        months_billed_by_events([event(**extra)], "monthly-usage")
     assert f"the event of {OURS} at 2026-11-01T00:30:00+00:00" in str(raised.value)
 
 

@@ -27,8 +27,9 @@ from airflow_runs import (
     execute_run,
     forget_asset_events,
     run_ids,
+    trigger_run,
 )
-from airflow_support import AIRFLOW_3, sync_dag_to_db, task_log, task_states, xcom_result
+from airflow_support import AIRFLOW_3, asset_events, sync_dag_to_db, task_log, task_states, xcom_result
 from dag_helpers import DAGS_DIR, REPO
 from month_end_support import BERLIN, BILLING, MONTH_END, bill_october_run, emails, october_invoices
 
@@ -166,11 +167,7 @@ def test_the_backstop_closes_the_month_when_no_run_closed_it(
     month_end: tuple[Any, Any], enlivy_airflow_connection: Any, report_dir: Path
 ) -> None:
     # Billing ran, but the month-end DAG was paused when it reported: no event run, the backstop closes.
-    from airflow.models import DagModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        session.query(DagModel).filter(DagModel.dag_id == MONTH_END).update({"is_paused": True})
+    _pause(MONTH_END)
     october = bill_october_run(month_end)
     _unpause(MONTH_END)
     assert create_asset_triggered_runs(MONTH_END) == []
@@ -187,51 +184,78 @@ def test_the_backstop_closes_the_month_when_no_run_closed_it(
     assert closed["run_id"] == backstop.run_id
 
 
-def test_events_naming_two_months_fail_the_run_and_nothing_is_sent(
-    month_end: tuple[Any, Any], enlivy_airflow_connection: Any, capfd: Any, caplog: Any
+def test_an_older_month_billed_and_never_closed_is_named_after_the_reported_month_is_closed(
+    month_end: tuple[Any, Any], enlivy_airflow_connection: Any, report_dir: Path, capfd: Any, caplog: Any
 ) -> None:
+    # September was billed while the month-end DAG was paused (not yet deployed): its event stays in the
+    # alias's history, and the first month-end run after October's report is handed both.
     emulator = enlivy_airflow_connection
-    billing_run = _bill_october_and_report(month_end)
-    [(uri, october_extra)] = [
-        (uri, extra) for uri, extra in _events_of(billing_run.run_id) if extra.get("billing_period")
-    ]
-    # September re-billed and reported too, before the scheduler made a month-end run.
-    september = {"billing_period": "2026-09", "period_start": "2026-09-01", "period_end": "2026-09-30"}
-    _record_billing_event(uri, {**october_extra, **september})
-    _move_queue(MONTH_END, BILLING_FINISHED + dt.timedelta(minutes=5))
-    emulator.reset_counters()
+    _pause(MONTH_END)
+    billing = month_end[0]
+    september = execute_run(billing, create_scheduled_run(billing, pendulum.datetime(2026, 9, 1, tz=BERLIN)))
+    assert str(september.state) == "success", task_states(september)
+    assert backdate_asset_events(september.run_id, MONTH_END, BILLING_FINISHED.subtract(months=1)) == 1
+    september_ids = {summary["id"] for summary in xcom_result(september, "create_invoices")["created"]}
+    _unpause(MONTH_END)
+    october = october_invoices(_bill_october_and_report(month_end))
 
     [run_id] = create_asset_triggered_runs(MONTH_END)
     dag_run = execute_run(month_end[1], run_id)
 
-    assert str(dag_run.state) == "failed"
+    # October, reported last, is closed in full; the run then fails, naming September and its command.
     states = task_states(dag_run)
-    assert states["collect_usage"] == "failed"
-    assert {states[task] for task in GATED if task != "summary"} == {"upstream_failed"}
-    assert emulator.write_count() == 0 and emulator.emails() == []
-    log = task_log(capfd, caplog)
-    assert "name 2 months (2026-09, 2026-10)" in log
-    assert """airflow dags trigger enlivy_month_end --conf '{"billing_period": "2026-09"}'""" in log
+    assert str(dag_run.state) == "failed" and states["summary"] == "failed", states
+    assert {states[task] for task in GATED if task != "summary"} == {"success"}
+    assert xcom_result(dag_run, "collect_usage")["left_open"] == ["2026-09"]
+    first_sends = {invoice for invoice, kind in emails(emulator) if kind == "invoice"}
+    assert first_sends == {invoice["id"] for invoice in october.values()}  # no September e-mail
+    assert not first_sends & september_ids
+    assert json.loads((report_dir / "month-end-closed-2026-10.json").read_text())["run_id"] == run_id
+    assert not (report_dir / "month-end-closed-2026-09.json").exists()
+    command = """airflow dags trigger enlivy_month_end --conf '{"billing_period": "2026-09"}'"""
+    assert (
+        f"NOT CLOSED (billed, never closed): 2026-09; close each with: {command}"
+        in (report_dir / "month-end-summary-2026-10.txt").read_text()
+    )
+    assert (
+        f"October 2026 closed, but billed months were never closed: 2026-09; close each with: {command}"
+        in (task_log(capfd, caplog))
+    )
 
 
-def _events_of(source_run_id: str) -> list[tuple[str, dict[str, Any]]]:
+def test_a_report_handled_by_a_later_close_starts_a_run_that_does_nothing(
+    month_end: tuple[Any, Any], enlivy_airflow_connection: Any
+) -> None:
+    emulator = enlivy_airflow_connection
+    _bill_october_and_report(month_end)
+    [first] = create_asset_triggered_runs(MONTH_END)
+    assert str(execute_run(month_end[1], first).state) == "success"
+    # An October report older than that close reaches a run late (Airflow's queue passed it over while a
+    # run was busy, say): October was closed after it, so nothing is done again.
+    [uri] = {uri for uri, extra in asset_events("enlivy://%") if extra.get("billing_period") == "2026-10"}
+    _record_billing_event(uri, asset_events("enlivy://%")[-1][1])
+    _move_queue(MONTH_END, BILLING_FINISHED + dt.timedelta(minutes=10))
+    emulator.reset_counters()
+
+    [late] = create_asset_triggered_runs(MONTH_END)
+    dag_run = execute_run(month_end[1], late)
+
+    states = task_states(dag_run)
+    assert str(dag_run.state) == "success", states
+    assert (states["collect_usage"], states["still_open"]) == ("success", "success")
+    assert {task: states[task] for task in GATED} == dict.fromkeys(GATED, "skipped")
+    assert xcom_result(dag_run, "collect_usage")["skip"].startswith(
+        f"every month the billing reported (2026-10) was closed after its report: 2026-10 by run {first}"
+    )
+    assert emulator.write_count() == 0
+
+
+def _pause(dag_id: str) -> None:
+    from airflow.models import DagModel
     from airflow.utils.session import create_session
 
-    if AIRFLOW_3:
-        from airflow.models.asset import AssetEvent as Event
-        from airflow.models.asset import AssetModel as Model
-
-        key = Event.asset_id
-    else:
-        from airflow.models.dataset import DatasetEvent as Event  # type: ignore[no-redef]
-        from airflow.models.dataset import DatasetModel as Model
-
-        key = Event.dataset_id
     with create_session() as session:
-        rows = session.query(Model.uri, Event.extra).join(Model, key == Model.id)
-        return [
-            (str(uri), dict(extra or {})) for uri, extra in rows.filter(Event.source_run_id == source_run_id)
-        ]
+        session.query(DagModel).filter(DagModel.dag_id == dag_id).update({"is_paused": True})
 
 
 def _move_queue(dag_id: str, moment: dt.datetime) -> None:
@@ -267,3 +291,24 @@ def test_the_documented_command_closes_the_month_it_names(
     sent = {invoice for invoice, kind in emails(enlivy_airflow_connection) if kind == "invoice"}
     assert sent == {invoice["id"] for invoice in october.values()}
     assert json.loads((report_dir / "month-end-closed-2026-10.json").read_text())["run_id"] == manual
+
+
+@pytest.mark.airflow3_only(
+    reason="runs without a logical date (airflow dags trigger, the REST API) exist since Airflow 3"
+)
+def test_a_named_month_closed_by_hand_early_in_the_next_month_is_dated_after_it_ended(
+    month_end: tuple[Any, Any], enlivy_airflow_connection: Any
+) -> None:
+    # Triggered at 10:00 on 3 November: the backstop's last whole interval then ends on 4 October, a date
+    # before October ended; the close of October is dated 1 November instead (days past due count to it).
+    bill_october_run(month_end)
+    run_id = trigger_run(
+        month_end[1],
+        run_after=pendulum.datetime(2026, 11, 3, 10, tz=BERLIN),
+        conf={"billing_period": "2026-10"},
+    )
+    dag_run = execute_run(month_end[1], run_id)
+
+    assert str(dag_run.state) == "success", task_states(dag_run)
+    usage = xcom_result(dag_run, "collect_usage")
+    assert (usage["period"]["label"], usage["reference_date"]) == ("October 2026", "2026-11-01")
