@@ -7,16 +7,20 @@ with :func:`process_support.wait_for`, giving :func:`details` as what to show wh
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import airflow_cluster as cluster
 import pytest
+from process_support import wait_for
+from test_scheduler_e2e import local_cluster
 
 from enlivy_provider.client import EnlivyClient
 from enlivy_provider.testing import EmulatorHandle, invoice_payload
@@ -26,6 +30,36 @@ DAG_ID = "enlivy_invoice_paid"
 ASSET_NAME = "enlivy_paid_invoices"
 UNTIL_WATCHING_S = 240  # five Airflow processes start on a loaded 2-core machine
 UNTIL_RUN_S = 180
+
+
+@dataclass(frozen=True)
+class PaidCluster:
+    watcher: cluster.RunWatcher
+    ledger: Path  # the DAG's SQLite ledger
+    invoices: list[str]  # three pending invoices, created before Airflow started
+    details: Callable[[], str]  # for wait_for
+
+
+@contextlib.contextmanager
+def paid_cluster(
+    tmp_path: Path,
+    emulator: EmulatorHandle,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[PaidCluster]:
+    """The local cluster running the example DAG alone, once its trigger has stored its starting position
+    (the end of the trail, stored before its first read): payments made from then on are the ones it reports.
+    ``extra_env``: more settings for the Airflow components."""
+    ledger = tmp_path / "ledger.sqlite3"
+    configure(monkeypatch, emulator, ledger)
+    invoices = create_invoices(emulator, 3)
+    with local_cluster(
+        tmp_path, emulator, dag_id=DAG_ID, write_dags=write_dag, extra_env=extra_env
+    ) as watcher:
+        wait_for("the triggerer's invoice event trigger to store its position", lambda: cursor(watcher),
+                 timeout_s=UNTIL_WATCHING_S, details=details(watcher))  # fmt: skip
+        yield PaidCluster(watcher, ledger, invoices, details(watcher))
 
 
 def configure(monkeypatch: pytest.MonkeyPatch, emulator: EmulatorHandle, ledger: Path) -> None:

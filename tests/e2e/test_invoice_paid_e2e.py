@@ -3,8 +3,8 @@ EnlivyInvoiceEventTrigger, invoices are paid in the emulator, and the scheduler 
 invoice, each run writing the order and its receipt line once.
 
 The invoices are paid one at a time, each after the previous run finished, so that each payment is its own
-run (asset events that arrive together share one run, by Airflow's design). Every wait is bounded and says
-what it waited for.
+run (Airflow does not give each of several events recorded together a run of its own: docs/events.md).
+Every wait is bounded and says what it waited for.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from pathlib import Path
 import invoice_paid_support as paid
 import pytest
 from process_support import wait_for
-from test_scheduler_e2e import local_cluster
 
 from enlivy_provider.testing import EmulatorHandle
 
@@ -26,17 +25,9 @@ pytestmark = pytest.mark.airflow3_only(
 def test_each_paid_invoice_runs_the_dag_once_and_is_recorded_once(
     tmp_path: Path, enlivy_emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ledger = tmp_path / "ledger.sqlite3"
-    paid.configure(monkeypatch, enlivy_emulator, ledger)
-    first, second, cancelled = paid.create_invoices(enlivy_emulator, 3)
-
-    with local_cluster(tmp_path, enlivy_emulator, dag_id=paid.DAG_ID, write_dags=paid.write_dag) as watcher:
-        details = paid.details(watcher)
-
-        # The trigger stores its starting position (the end of the trail) before its first read: payments
-        # made after that are the ones it reports.
-        wait_for("the triggerer's invoice event trigger to store its position", lambda: paid.cursor(watcher),
-                 timeout_s=paid.UNTIL_WATCHING_S, details=details)  # fmt: skip
+    with paid.paid_cluster(tmp_path, enlivy_emulator, monkeypatch) as airflow:
+        watcher, details, ledger = airflow.watcher, airflow.details, airflow.ledger
+        first, second, cancelled = airflow.invoices
         assert paid.runs(watcher) == []
 
         enlivy_emulator.set_invoice_status(first, "paid")
@@ -58,6 +49,8 @@ def test_each_paid_invoice_runs_the_dag_once_and_is_recorded_once(
         cursor = paid.cursor(watcher)
         assert cursor is not None and isinstance(cursor["consumed"], int) and cursor["consumed"] > 0
         # Each run saw exactly its own invoice.
-        for run_id, _ in paid.runs(watcher):
-            (payload,) = paid.run_payloads(watcher, run_id)
-            assert payload["new_status"] == "paid" and payload["old_status"] == "pending"
+        payloads = [paid.run_payloads(watcher, run_id) for run_id, _ in paid.runs(watcher)]
+        assert [[p["invoice_id"] for p in run] for run in payloads] == [[first], [second]]
+        assert all(
+            p["old_status"] == "pending" and p["new_status"] == "paid" for run in payloads for p in run
+        )

@@ -25,7 +25,6 @@ import airflow_cluster as cluster
 import invoice_paid_support as paid
 import pytest
 from process_support import wait_for
-from test_scheduler_e2e import local_cluster
 
 from enlivy_provider.testing import EmulatorHandle
 
@@ -67,17 +66,10 @@ def _consumed_at_least(watcher: cluster.RunWatcher, entries: int) -> bool:
 def test_killed_triggerer_loses_no_change_and_repeats_none_behind_the_stored_position(
     tmp_path: Path, enlivy_emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ledger = tmp_path / "ledger.sqlite3"
-    paid.configure(monkeypatch, enlivy_emulator, ledger)
-    before, during, cancelled = paid.create_invoices(enlivy_emulator, 3)
     threshold = {"AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": str(DEAD_TRIGGERER_AFTER_S)}
-
-    with local_cluster(
-        tmp_path, enlivy_emulator, dag_id=paid.DAG_ID, write_dags=paid.write_dag, extra_env=threshold
-    ) as watcher:
-        details = paid.details(watcher)
-        wait_for("the triggerer's invoice event trigger to store its position", lambda: paid.cursor(watcher),
-                 timeout_s=paid.UNTIL_WATCHING_S, details=details)  # fmt: skip
+    with paid.paid_cluster(tmp_path, enlivy_emulator, monkeypatch, extra_env=threshold) as airflow:
+        watcher, details, ledger = airflow.watcher, airflow.details, airflow.ledger
+        before, during, cancelled = airflow.invoices
         first_owner = wait_for("the watcher's trigger to be assigned to the triggerer",
                                lambda: _trigger_owner(watcher),
                                timeout_s=paid.UNTIL_RUN_S, details=details)  # fmt: skip
