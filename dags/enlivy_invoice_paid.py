@@ -6,7 +6,7 @@ organization's invoice event trail every ``ENLIVY_PAID_POLL_SECONDS`` and record
 that became ``paid`` (its invoice id, old and new status, trail entry id in ``extra["payload"]``). No task
 waits, no webhook endpoint is needed.
 
-``record_paid_invoices`` handles every event of its run (events that arrive together share one run): it
+``record_paid_invoices`` handles every event of its run (a run can carry several, docs/events.md): it
 reads the invoice from Enlivy and, in one SQLite transaction of the ledger (``ENLIVY_PAID_LEDGER``), marks
 the order paid (``paid_orders``) and writes the receipt line (``receipts``). The invoice id is the key of
 both tables, so an event delivered again (the trigger delivers at least once) or an invoice paid, reopened

@@ -34,6 +34,7 @@ class ProcessGroups:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.stop_signals: dict[str, int] = {}
+        self.commands: dict[str, tuple[list[str], dict[str, str], str | None]] = {}  # argv, env, user
         self.logs: dict[str, Path] = {}
         self._cleanups: list[Callable[[], object]] = []
 
@@ -58,9 +59,25 @@ class ProcessGroups:
         if name in self.processes:
             raise ValueError(f"a process named {name!r} was already started")
         self.logs[name] = self.log_dir / f"{name}.log"
-        with self.logs[name].open("wb") as out:
+        self.commands[name] = (list(argv), env, user)
+        self.stop_signals[name] = stop_signal
+        return self._spawn(name, "wb")
+
+    def restart(self, name: str) -> subprocess.Popen[bytes]:
+        """Start ``name`` again, with the command and environment it was started with, once it has exited
+        (e.g. after :meth:`crash`): a new process, its output appended to the same log after a marker line."""
+        code = self.exited(name)
+        if code is None:
+            raise ValueError(f"{name!r} is still running: stop it before starting it again")
+        with self.logs[name].open("ab") as out:
+            out.write(f"\n===== {name} exited with {code}; started again =====\n".encode())
+        return self._spawn(name, "ab")
+
+    def _spawn(self, name: str, log_mode: str) -> subprocess.Popen[bytes]:
+        argv, env, user = self.commands[name]
+        with self.logs[name].open(log_mode) as out:
             process = subprocess.Popen(
-                list(argv),
+                argv,
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -69,7 +86,6 @@ class ProcessGroups:
                 user=user,
             )
         self.processes[name] = process
-        self.stop_signals[name] = stop_signal
         return process
 
     def exited(self, name: str) -> int | None:

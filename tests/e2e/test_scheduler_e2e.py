@@ -38,10 +38,12 @@ def local_cluster(
     dag_id: str = cluster.DAG_ID,
     write_dags: Callable[[Path], None] | None = None,
     month_end_dag: bool = False,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[cluster.RunWatcher]:
     """api-server, scheduler, dag-processor and triggerer (LocalExecutor, SQLite) in their own AIRFLOW_HOME,
     watching ``dag_id``'s run; stopped after. The DAG folder holds the billing DAG (and the month-end DAG if
-    ``month_end_dag``), or what ``write_dags`` writes into it."""
+    ``month_end_dag``), or what ``write_dags`` writes into it; ``extra_env`` adds to (or overrides) the
+    components' environment."""
     home, dags = cluster.prepare_home(tmp_path, billing_dag=write_dags is None, month_end_dag=month_end_dag)
     if write_dags is not None:
         write_dags(dags)
@@ -53,6 +55,7 @@ def local_cluster(
         connection=emulator.connection_json(),
         executor="LocalExecutor",
         sql_alchemy_conn=database,
+        extra=extra_env,
     )
     cluster.migrate(env)
     db = cluster.MetadataDB(database)
