@@ -101,7 +101,7 @@ with DAG(
         )
 
         from enlivy_provider.compat import triggering_events
-        from enlivy_provider.run_dates import is_asset_triggered, reference_date
+        from enlivy_provider.run_dates import is_asset_triggered, reference_date, run_type
 
         reference = reference_date(context)
         if reference is None:
@@ -143,8 +143,7 @@ with DAG(
         except ValueError as error:  # a permanent error: retrying reads the same events
             raise AirflowFailException(f"no month to close: {error}") from error
         month = period["start"][:7]
-        backstop = str(getattr(run.run_type, "value", run.run_type)) == "scheduled"
-        marker = closed_by(month) if backstop and skip is None else None
+        marker = closed_by(month) if run_type(context) == "scheduled" and skip is None else None  # backstop
         if marker is not None:
             skip = (
                 f"{period['label']} was closed by run {marker.get('run_id')} "

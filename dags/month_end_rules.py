@@ -31,7 +31,12 @@ def billed_month(reference: dt.date) -> dict[str, str]:
     import pendulum
 
     first = pendulum.datetime(reference.year, reference.month, 1, tz="UTC")
-    return billing_period(first.subtract(months=1), first, tz="UTC")
+    return _calendar_month(first.subtract(months=1))
+
+
+def _calendar_month(first: Any) -> dict[str, str]:
+    """The calendar month starting on ``first`` (a UTC midnight), by the billing DAG's rule."""
+    return billing_period(first, first.add(months=1), tz="UTC")
 
 
 def named_month(value: Any, field: str) -> dict[str, str]:
@@ -43,19 +48,17 @@ def named_month(value: Any, field: str) -> dict[str, str]:
 
     if not isinstance(value, str) or not re.fullmatch(r"[0-9]{4}-(0[1-9]|1[0-2])", value):
         raise ValueError(f"{field}: {value!r} is not a month (YYYY-MM)")
-    first = pendulum.datetime(int(value[:4]), int(value[5:]), 1, tz="UTC")
-    return billing_period(first, first.add(months=1), tz="UTC")
+    return _calendar_month(pendulum.datetime(int(value[:4]), int(value[5:]), 1, tz="UTC"))
 
 
 def _billing_key_of(uri: str) -> str | None:
     """The ``billing_key`` an ``enlivy://`` invoices asset is narrowed to (None: another asset)."""
-    from urllib.parse import parse_qs, urlsplit
+    from enlivy_provider.assets import narrowing_of
 
-    parts = urlsplit(uri)
-    if parts.scheme != "enlivy":
+    try:
+        return narrowing_of(uri).get("billing_key")
+    except ValueError:  # not an enlivy invoices asset (a file, an x- scheme)
         return None
-    keys = parse_qs(parts.query).get("billing_key") or [None]
-    return keys[0]
 
 
 def months_billed_by_events(events: Iterable[Any], billing_key: str) -> dict[str, dt.datetime]:

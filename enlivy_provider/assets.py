@@ -125,6 +125,12 @@ def _narrowing_value(uri: SplitResult, key: str, value: str) -> str:
     return ",".join(statuses)
 
 
+def narrowing_of(uri: str) -> dict[str, str]:
+    """The narrowing parts (``billing_key``, ``billing_period``, ``status``) of an ``enlivy://`` invoices URI,
+    validated as the normaliser does; ValueError for any other URI."""
+    return dict(parse_qsl(sanitize_uri(urlsplit(uri)).query))
+
+
 def invoices_uri(
     api_host: str,
     organization_id: str,

@@ -80,10 +80,16 @@ def infer_interval(dag: Any, run_after: dt.datetime) -> Interval | None:
     return _aware(interval.start), _aware(interval.end)
 
 
+def run_type(context: Mapping[str, Any]) -> str | None:
+    """How the run was made (``"scheduled"``, ``"manual"``, ``"backfill"``, ``"asset_triggered"``...), as a
+    plain string on every Airflow version (an enum on the scheduler's side, a string in the Task SDK)."""
+    kind = getattr(context.get("dag_run"), "run_type", None)
+    return None if kind is None else str(getattr(kind, "value", kind))
+
+
 def is_asset_triggered(context: Mapping[str, Any]) -> bool:
     """Whether asset events made this run (``asset_triggered``; ``dataset_triggered`` on Airflow 2)."""
-    run_type = getattr(context.get("dag_run"), "run_type", None)
-    return str(getattr(run_type, "value", run_type)) in ("asset_triggered", "dataset_triggered")
+    return run_type(context) in ("asset_triggered", "dataset_triggered")
 
 
 def _triggered_at(context: Mapping[str, Any]) -> dt.datetime | None:

@@ -27,7 +27,7 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from airflow_support import AIRFLOW_3, sync_dag_to_db
+from airflow_support import AIRFLOW_3, asset_tables, sync_dag_to_db
 
 CLI_TIMEOUT_S = 180
 
@@ -227,15 +227,8 @@ def backdate_asset_events(source_run_id: str, target_dag_id: str, moment: dateti
     it.) Returns how many events moved."""
     from airflow.utils.session import create_session
 
-    if AIRFLOW_3:
-        from airflow.models.asset import AssetDagRunQueue as Queue
-        from airflow.models.asset import AssetEvent as Event
-        from airflow.models.asset import DagScheduleAssetReference as Reference
-    else:
-        from airflow.models.dataset import DagScheduleDatasetReference as Reference  # type: ignore[no-redef]
-        from airflow.models.dataset import DatasetDagRunQueue as Queue  # type: ignore[no-redef]
-        from airflow.models.dataset import DatasetEvent as Event  # type: ignore[no-redef]
-
+    tables = asset_tables()
+    Event, Queue, Reference = tables.event, tables.queue, tables.reference
     with create_session() as session:
         moved = (
             session.query(Event).filter(Event.source_run_id == source_run_id).update({"timestamp": moment})
@@ -253,19 +246,12 @@ def forget_asset_events(uri_like: str) -> None:
     and consumed-by-run association rows go with them."""
     from airflow.utils.session import create_session
 
-    if AIRFLOW_3:
-        from airflow.models.asset import AssetEvent as Event
-        from airflow.models.asset import AssetModel as Model
-
-        key = Event.asset_id
-    else:
-        from airflow.models.dataset import DatasetEvent as Event  # type: ignore[no-redef]
-        from airflow.models.dataset import DatasetModel as Model
-
-        key = Event.dataset_id
+    tables = asset_tables()
     with create_session() as session:
-        ids = [model_id for (model_id,) in session.query(Model.id).filter(Model.uri.like(uri_like))]
-        for event in session.query(Event).filter(key.in_(ids)):
+        ids = [
+            model_id for (model_id,) in session.query(tables.model.id).filter(tables.model.uri.like(uri_like))
+        ]
+        for event in session.query(tables.event).filter(tables.event_asset_id.in_(ids)):
             session.delete(event)
 
 
@@ -289,3 +275,12 @@ def create_asset_triggered_runs(dag_id: str) -> list[str]:
         elif due:
             runner._create_dag_runs_dataset_triggered(due, {dag_id: triggered[dag_id]}, session)
     return [run_id for run_id in run_ids(dag_id) if run_id not in before]
+
+
+def set_paused(dag_id: str, paused: bool) -> None:
+    """Pause or unpause a DAG, as the UI's toggle does (the scheduler queues no asset run for a paused DAG)."""
+    from airflow.models import DagModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        session.query(DagModel).filter(DagModel.dag_id == dag_id).update({"is_paused": paused})

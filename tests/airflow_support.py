@@ -9,6 +9,7 @@ Tests that only make sense on one of them carry ``@pytest.mark.airflow3_only(rea
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
@@ -299,25 +300,53 @@ def scheduler_components(api_port: int, log_ports: tuple[int, int]) -> tuple[lis
     }
 
 
+@dataclass(frozen=True)
+class AssetTables:
+    """The metadata DB's asset tables: Airflow 3's ``Asset*`` models, Airflow 2's ``Dataset*`` twins."""
+
+    model: Any  # the assets (datasets)
+    event: Any  # their events
+    queue: Any  # the scheduler's queue of runs to create (``*DagRunQueue``)
+    reference: Any  # which DAG is scheduled on which asset (``DagSchedule*Reference``)
+    event_asset_id: Any  # the event's column pointing at its asset
+    queue_asset_id: Any  # the queue row's column pointing at its asset
+
+
+def asset_tables() -> AssetTables:
+    if AIRFLOW_3:
+        from airflow.models import asset
+
+        return AssetTables(
+            asset.AssetModel,
+            asset.AssetEvent,
+            asset.AssetDagRunQueue,
+            asset.DagScheduleAssetReference,
+            asset.AssetEvent.asset_id,
+            asset.AssetDagRunQueue.asset_id,
+        )
+    from airflow.models import dataset
+
+    return AssetTables(
+        dataset.DatasetModel,
+        dataset.DatasetEvent,
+        dataset.DatasetDagRunQueue,
+        dataset.DagScheduleDatasetReference,
+        dataset.DatasetEvent.dataset_id,
+        dataset.DatasetDagRunQueue.dataset_id,
+    )
+
+
 def asset_events(uri_like: str) -> list[tuple[str, dict[str, Any]]]:
     """(URI, extra) of every asset event (dataset event on Airflow 2) recorded on an asset whose URI matches
     the SQL ``LIKE`` pattern ``uri_like``, oldest first, read from the metadata DB."""
     from airflow.utils.session import create_session
 
-    if AIRFLOW_3:
-        from airflow.models.asset import AssetEvent as Event
-        from airflow.models.asset import AssetModel as Model
-
-        key = Event.asset_id
-    else:
-        from airflow.models.dataset import DatasetEvent as Event  # type: ignore[no-redef]
-        from airflow.models.dataset import DatasetModel as Model
-
-        key = Event.dataset_id
+    tables = asset_tables()
+    Model, Event = tables.model, tables.event
     with create_session() as session:
         rows = (
             session.query(Model.uri, Event.extra)
-            .join(Model, key == Model.id)
+            .join(Model, tables.event_asset_id == Model.id)
             .filter(Model.uri.like(uri_like))
             .order_by(Event.id)
             .all()

@@ -27,9 +27,18 @@ from airflow_runs import (
     execute_run,
     forget_asset_events,
     run_ids,
+    set_paused,
     trigger_run,
 )
-from airflow_support import AIRFLOW_3, asset_events, sync_dag_to_db, task_log, task_states, xcom_result
+from airflow_support import (
+    AIRFLOW_3,
+    asset_events,
+    asset_tables,
+    sync_dag_to_db,
+    task_log,
+    task_states,
+    xcom_result,
+)
 from dag_helpers import DAGS_DIR, REPO
 from month_end_support import BERLIN, BILLING, MONTH_END, bill_october_run, emails, october_invoices
 
@@ -57,20 +66,9 @@ def _clear_queue(dag_id: str) -> None:
     """Forget what the scheduler queued for ``dag_id`` in earlier tests (a fresh deployment has nothing)."""
     from airflow.utils.session import create_session
 
-    if AIRFLOW_3:
-        from airflow.models.asset import AssetDagRunQueue as Queue
-    else:
-        from airflow.models.dataset import DatasetDagRunQueue as Queue  # type: ignore[no-redef]
+    queue = asset_tables().queue
     with create_session() as session:
-        session.query(Queue).filter(Queue.target_dag_id == dag_id).delete()
-
-
-def _unpause(dag_id: str) -> None:
-    from airflow.models import DagModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        session.query(DagModel).filter(DagModel.dag_id == dag_id).update({"is_paused": False})
+        session.query(queue).filter(queue.target_dag_id == dag_id).delete()
 
 
 def _record_billing_event(uri: str, extra: dict[str, Any]) -> None:
@@ -105,7 +103,7 @@ def month_end(billing_and_month_end_dags: tuple[Any, Any], report_dir: Path, enl
     _clear_queue(MONTH_END)
     forget_asset_events("enlivy://%")
     sync_dag_to_db(billing_and_month_end_dags[1])
-    _unpause(MONTH_END)
+    set_paused(MONTH_END, False)
     return billing_and_month_end_dags
 
 
@@ -167,9 +165,9 @@ def test_the_backstop_closes_the_month_when_no_run_closed_it(
     month_end: tuple[Any, Any], enlivy_airflow_connection: Any, report_dir: Path
 ) -> None:
     # Billing ran, but the month-end DAG was paused when it reported: no event run, the backstop closes.
-    _pause(MONTH_END)
+    set_paused(MONTH_END, True)
     october = bill_october_run(month_end)
-    _unpause(MONTH_END)
+    set_paused(MONTH_END, False)
     assert create_asset_triggered_runs(MONTH_END) == []
 
     backstop = execute_run(
@@ -190,13 +188,13 @@ def test_an_older_month_billed_and_never_closed_is_named_after_the_reported_mont
     # September was billed while the month-end DAG was paused (not yet deployed): its event stays in the
     # alias's history, and the first month-end run after October's report is handed both.
     emulator = enlivy_airflow_connection
-    _pause(MONTH_END)
+    set_paused(MONTH_END, True)
     billing = month_end[0]
     september = execute_run(billing, create_scheduled_run(billing, pendulum.datetime(2026, 9, 1, tz=BERLIN)))
     assert str(september.state) == "success", task_states(september)
     assert backdate_asset_events(september.run_id, MONTH_END, BILLING_FINISHED.subtract(months=1)) == 1
     september_ids = {summary["id"] for summary in xcom_result(september, "create_invoices")["created"]}
-    _unpause(MONTH_END)
+    set_paused(MONTH_END, False)
     october = october_invoices(_bill_october_and_report(month_end))
 
     [run_id] = create_asset_triggered_runs(MONTH_END)
@@ -250,28 +248,17 @@ def test_a_report_handled_by_a_later_close_starts_a_run_that_does_nothing(
     assert emulator.write_count() == 0
 
 
-def _pause(dag_id: str) -> None:
-    from airflow.models import DagModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        session.query(DagModel).filter(DagModel.dag_id == dag_id).update({"is_paused": True})
-
-
 def _move_queue(dag_id: str, moment: dt.datetime) -> None:
     """The latest event (recorded now) moved to ``moment``, with the scheduler's queue entry."""
     from airflow.utils.session import create_session
 
-    if AIRFLOW_3:
-        from airflow.models.asset import AssetDagRunQueue as Queue
-        from airflow.models.asset import AssetEvent as Event
-    else:
-        from airflow.models.dataset import DatasetDagRunQueue as Queue  # type: ignore[no-redef]
-        from airflow.models.dataset import DatasetEvent as Event  # type: ignore[no-redef]
+    tables = asset_tables()
     with create_session() as session:
-        latest = session.query(Event).order_by(Event.id.desc()).first()
+        latest = session.query(tables.event).order_by(tables.event.id.desc()).first()
         latest.timestamp = moment
-        session.query(Queue).filter(Queue.target_dag_id == dag_id).update({"created_at": moment})
+        session.query(tables.queue).filter(tables.queue.target_dag_id == dag_id).update(
+            {"created_at": moment}
+        )
 
 
 def test_the_documented_command_closes_the_month_it_names(

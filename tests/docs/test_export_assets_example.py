@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from airflow_support import AIRFLOW_3, run_dag, sync_dag_to_db, task_states
+from airflow_runs import delete_runs, set_paused
+from airflow_support import asset_tables, run_dag, sync_dag_to_db, task_states
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "etl-export.md"
@@ -27,33 +28,26 @@ def _queued(dag_id: str) -> list[str]:
     """URIs of the assets (datasets) waiting to trigger ``dag_id`` in the scheduler's queue."""
     from airflow.utils.session import create_session
 
-    if AIRFLOW_3:
-        from airflow.models.asset import AssetDagRunQueue as Queue
-        from airflow.models.asset import AssetModel as Model
-
-        key = Queue.asset_id
-    else:
-        from airflow.models.dataset import DatasetDagRunQueue as Queue  # type: ignore[no-redef]
-        from airflow.models.dataset import DatasetModel as Model
-
-        key = Queue.dataset_id
+    tables = asset_tables()
+    Model, Queue = tables.model, tables.queue
     with create_session() as session:
-        rows = session.query(Model.uri).join(Queue, key == Model.id).filter(Queue.target_dag_id == dag_id)
+        rows = (
+            session.query(Model.uri)
+            .join(Queue, tables.queue_asset_id == Model.id)
+            .filter(Queue.target_dag_id == dag_id)
+        )
         return sorted(str(uri) for (uri,) in rows)
 
 
 def test_an_export_run_queues_the_dag_scheduled_on_its_alias(
     enlivy_airflow_connection: Any, tmp_path: Path
 ) -> None:
-    from airflow.models import DagBag, DagModel
-    from airflow.models.dagrun import DagRun
-    from airflow.utils.session import create_session
+    from airflow.models import DagBag
 
     loader = _loader_dag()
     sync_dag_to_db(loader)
-    with create_session() as session:
-        session.query(DagModel).filter(DagModel.dag_id == loader.dag_id).update({"is_paused": False})
-        session.query(DagRun).filter(DagRun.dag_id == "enlivy_invoice_export").delete()
+    set_paused(loader.dag_id, False)
+    delete_runs("enlivy_invoice_export")
     assert _queued(loader.dag_id) == []
     export_dag = DagBag(dag_folder=str(EXPORT_DAG_FILE)).get_dag("enlivy_invoice_export")
 

@@ -141,3 +141,14 @@ def test_airflow_applies_the_normaliser_to_declared_assets() -> None:
     else:
         with pytest.warns(UserWarning, match="the path must be"):
             Asset(uri="enlivy://api.enlivy.com/organizations/org_acme")
+
+
+def test_narrowing_of_reads_the_validated_parts_and_refuses_other_uris() -> None:
+    from enlivy_provider.assets import narrowing_of
+
+    uri = "enlivy://API.enlivy.com/organizations/org_1/invoices?status=Paid,overdue&billing_key=monthly-usage"
+    assert narrowing_of(uri) == {"billing_key": "monthly-usage", "status": "overdue,paid"}
+    assert narrowing_of("enlivy://api.enlivy.com/organizations/org_1/invoices") == {}
+    for other in ("file:///tmp/invoices.csv", "enlivy://api.enlivy.com/organizations/org_1/invoices?token=x"):
+        with pytest.raises(ValueError, match="Invalid enlivy asset URI"):
+            narrowing_of(other)
