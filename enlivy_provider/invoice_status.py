@@ -29,7 +29,9 @@ if TYPE_CHECKING:
 
 #: The API accepts at most 30 ids in one ``ids`` filter (docs/enlivy-api-notes.md §6.1).
 MAX_IDS_PER_CALL = 30
-#: Every invoice status the API knows (the SDK's invoice ``status`` filter values).
+#: Every invoice status the API knows (the SDK's invoice ``status`` filter values). Not imported from the
+#: emulator's enums: the emulator stands in for Enlivy and the client must not lean on it (a test checks
+#: the two lists agree).
 INVOICE_STATUSES = frozenset({
     "approval_required", "draft", "scheduled", "pending", "sent_email", "sent_physical", "payment_partial",
     "paid", "solved", "overdue", "cancelled",

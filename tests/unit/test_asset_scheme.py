@@ -152,3 +152,11 @@ def test_narrowing_of_reads_the_validated_parts_and_refuses_other_uris() -> None
     for other in ("file:///tmp/invoices.csv", "enlivy://api.enlivy.com/organizations/org_1/invoices?token=x"):
         with pytest.raises(ValueError, match="Invalid enlivy asset URI"):
             narrowing_of(other)
+
+
+def test_the_clients_invoice_statuses_are_the_emulators() -> None:
+    # Two lists on purpose (the client does not import the emulator); both come from the SDK's status enum.
+    from enlivy_provider.emulator.enums import INVOICE_STATUSES as EMULATED
+    from enlivy_provider.invoice_status import INVOICE_STATUSES
+
+    assert set(EMULATED) == INVOICE_STATUSES
